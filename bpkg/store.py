@@ -1,0 +1,206 @@
+"""Loading the bundled files into one read-only knowledge graph.
+
+files -> one named graph per file (graph IRI ``https://w3id.org/bpkg/graph/<path>``)
+      -> derived shortcuts (``queries/construct/*.rq``) in ``…/graph/derived``
+      -> a frozen rdflib Dataset (for validation and Python access) and a pyoxigraph
+         Store holding the same quads (the fast query engine).
+
+A parse error names file, line and column and stops loading: nothing partial is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import Dataset, Graph, URIRef
+from rdflib.graph import ReadOnlyGraphAggregate
+
+from .namespaces import GRAPH_BASE, bind
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PATHS = (ROOT / "ontology", ROOT / "kg")
+CONSTRUCT_DIR = ROOT / "queries" / "construct"
+DERIVED_GRAPH = URIRef(GRAPH_BASE + "derived")
+
+
+class LoadError(Exception):
+    """A source file could not be read; carries file, line and column when known."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None, column: int | None = None):
+        self.path, self.line, self.column, self.message = str(path), line, column, message
+        where = self.path + (f":{line}" if line else "") + (f":{column}" if column else "")
+        super().__init__(f"{where}: {message}")
+
+
+class ReadOnlyDataset(Dataset):
+    """An rdflib Dataset that refuses changes once frozen."""
+
+    _frozen = False
+
+    def freeze(self) -> "ReadOnlyDataset":
+        self._frozen = True
+        return self
+
+    def _refuse(self, *args, **kwargs):
+        if self._frozen:
+            raise TypeError("the knowledge graph is read-only")
+
+    def add(self, *args, **kwargs):
+        self._refuse()
+        return super().add(*args, **kwargs)
+
+    def addN(self, *args, **kwargs):  # noqa: N802 (rdflib's name)
+        self._refuse()
+        return super().addN(*args, **kwargs)
+
+    def remove(self, *args, **kwargs):
+        self._refuse()
+        return super().remove(*args, **kwargs)
+
+    def update(self, *args, **kwargs):
+        self._refuse()
+        return super().update(*args, **kwargs)
+
+
+@dataclass
+class SourceFile:
+    path: str  # relative to the project root, with forward slashes
+    graph: URIRef
+    triples: int
+
+
+@dataclass
+class KnowledgeGraph:
+    """The loaded graph. Every reader (queries, validation, web, CLI) goes through this."""
+
+    dataset: ReadOnlyDataset
+    store: ox.Store
+    files: list[SourceFile] = field(default_factory=list)
+    version: str = ""
+
+    @property
+    def graph_names(self) -> list[URIRef]:
+        return [f.graph for f in self.files] + [DERIVED_GRAPH]
+
+    def union(self) -> ReadOnlyGraphAggregate:
+        """A read-only view of all named graphs together (for rdflib-level access)."""
+        return ReadOnlyGraphAggregate([self.dataset.graph(g) for g in self.graph_names])
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+
+def graph_iri_for(relpath: str) -> URIRef:
+    return URIRef(GRAPH_BASE + re.sub(r"\.ttl$", "", relpath))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def source_files(paths) -> list[Path]:
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(p.rglob("*.ttl"))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise LoadError(p, "no such file or folder")
+    return found
+
+
+def parse_turtle(path: Path) -> Graph:
+    """Parse one Turtle file, turning any parser failure into a LoadError with a position."""
+    try:
+        data = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(path, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except OSError as exc:
+        raise LoadError(path, exc.strerror or str(exc)) from None
+    # pyoxigraph gives exact line/column positions; rdflib gives line only.
+    try:
+        ox.parse(data, format=ox.RdfFormat.TURTLE, base_iri=path.resolve().as_uri())
+    except SyntaxError as exc:
+        line, column = _position(exc)
+        raise LoadError(path, str(exc.msg if hasattr(exc, "msg") else exc), line, column) from None
+    graph = Graph()
+    graph.parse(data=data, format="turtle", publicID=path.resolve().as_uri())
+    return graph
+
+
+def _position(exc: SyntaxError) -> tuple[int | None, int | None]:
+    if exc.lineno:
+        return exc.lineno, exc.offset
+    m = re.search(r"line (\d+)(?:.*?column (\d+))?", str(exc))
+    return (int(m.group(1)), int(m.group(2)) if m and m.group(2) else None) if m else (None, None)
+
+
+def derive(dataset: Dataset) -> Graph:
+    """Run every ``queries/construct/*.rq`` over the union and keep the result as one graph."""
+    derived = Graph()
+    union = ReadOnlyGraphAggregate([dataset.graph(c.identifier) for c in dataset.graphs() if len(c)])
+    for rq in sorted(CONSTRUCT_DIR.glob("*.rq")):
+        for triple in union.query(rq.read_text(encoding="utf-8")):
+            derived.add(triple)
+    return derived
+
+
+def load(paths=None) -> KnowledgeGraph:
+    """Load ontology and data (default: the bundled ``ontology/`` and ``kg/``), read-only.
+
+    Raises LoadError on the first unreadable file.
+    """
+    files = source_files(paths or DEFAULT_PATHS)
+    if not files:
+        raise LoadError(", ".join(map(str, paths or DEFAULT_PATHS)), "no Turtle files found")
+    dataset = ReadOnlyDataset()
+    bind(dataset)
+    digest = hashlib.sha256()
+    sources: list[SourceFile] = []
+    for path in files:
+        rel = _relative(path)
+        graph = parse_turtle(path)
+        name = graph_iri_for(rel)
+        target = dataset.graph(name)
+        for triple in graph:
+            target.add(triple)
+        sources.append(SourceFile(rel, name, len(graph)))
+        digest.update(rel.encode() + b"\0" + path.read_bytes())
+    derived = derive(dataset)
+    target = dataset.graph(DERIVED_GRAPH)
+    for triple in derived:
+        target.add(triple)
+    store = ox.Store()
+    store.bulk_extend(_to_ox_quads(dataset))
+    return KnowledgeGraph(dataset.freeze(), store, sources, digest.hexdigest()[:16])
+
+
+def _to_ox_term(term):
+    from rdflib import BNode, Literal
+
+    if isinstance(term, URIRef):
+        return ox.NamedNode(str(term))
+    if isinstance(term, BNode):
+        return ox.BlankNode(str(term))
+    if isinstance(term, Literal):
+        if term.language:
+            return ox.Literal(str(term), language=term.language)
+        if term.datatype:
+            return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
+        return ox.Literal(str(term))
+    raise TypeError(f"unexpected term {term!r}")
+
+
+def _to_ox_quads(dataset: Dataset):
+    for s, p, o, g in dataset.quads((None, None, None, None)):
+        if g is None or not isinstance(g, URIRef) or str(g).startswith("urn:x-rdflib:"):
+            continue
+        yield ox.Quad(_to_ox_term(s), _to_ox_term(p), _to_ox_term(o), ox.NamedNode(str(g)))
