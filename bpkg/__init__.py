@@ -1,0 +1,10 @@
+"""bpkg: the Budapest Process knowledge graph.
+
+``bpkg.load()`` returns the loaded, read-only :class:`~bpkg.store.KnowledgeGraph` that
+every other part (queries, validation, the web app, the CLI) reads through.
+"""
+
+from .store import KnowledgeGraph, LoadError, load
+
+__all__ = ["KnowledgeGraph", "LoadError", "load"]
+__version__ = "1.0.0"

@@ -127,12 +127,17 @@ def parse_turtle(path: Path) -> Graph:
         raise LoadError(path, exc.strerror or str(exc)) from None
     # pyoxigraph gives exact line/column positions; rdflib gives line only.
     try:
-        ox.parse(data, format=ox.RdfFormat.TURTLE, base_iri=path.resolve().as_uri())
+        for _ in ox.parse(data, format=ox.RdfFormat.TURTLE, base_iri=path.resolve().as_uri()):
+            pass
     except SyntaxError as exc:
         line, column = _position(exc)
         raise LoadError(path, str(exc.msg if hasattr(exc, "msg") else exc), line, column) from None
     graph = Graph()
-    graph.parse(data=data, format="turtle", publicID=path.resolve().as_uri())
+    try:
+        graph.parse(data=data, format="turtle", publicID=path.resolve().as_uri())
+    except Exception as exc:  # rdflib raises many types; all mean "cannot read this file"
+        line, column = _position(exc) if isinstance(exc, SyntaxError) else (None, None)
+        raise LoadError(path, str(exc).splitlines()[0], line, column) from None
     return graph
 
 

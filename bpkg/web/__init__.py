@@ -1,0 +1,36 @@
+"""The Flask application factory (Flask-tutorial style).
+
+The knowledge graph is loaded once per app and kept on ``app.extensions["bpkg"]``,
+never in module globals; blueprints reach it through :func:`get_kg`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from ..store import KnowledgeGraph, load
+
+DEFAULTS = {
+    "KG_PATHS": None,  # None = the bundled ontology/ and kg/
+    "PUBLIC_BASE": "https://w3id.org/bpkg/",
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+}
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("BPKG")
+    if test_config:
+        app.config.update(test_config)
+    kg = app.config.get("KG") or load(app.config["KG_PATHS"])
+    app.extensions["bpkg"] = kg
+
+    # One blueprint per concern; each module owns its routes.
+    # from . import sparql, queries, validate, resources
+    # app.register_blueprint(sparql.bp) ...
+    return app
+
+
+def get_kg() -> KnowledgeGraph:
+    return current_app.extensions["bpkg"]
