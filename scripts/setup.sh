@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything bpkg needs into .venv (and node_modules/ for the query UI).
+# Usage: scripts/setup.sh [--test]   (--test adds the test tools: pytest, chromium, the W3C runner)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+if [ "${1:-}" = "--test" ]; then
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+else
+    .venv/bin/python -m pip install --quiet -e .
+fi
+
+# The query UI (YASGUI) and the W3C protocol test runner come from the npm registry.
+if [ -f package.json ] && command -v npm >/dev/null 2>&1; then
+    npm install --silent --no-audit --no-fund >/dev/null
+fi
+
+# Browser tests drive Debian's Chromium; install it when we may (root, apt available).
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+            || echo "setup: could not install chromium; browser tests will be skipped" >&2
+    else
+        echo "setup: chromium not found and not root; browser tests will be skipped" >&2
+    fi
+fi
