@@ -46,7 +46,7 @@ def vocabulary() -> dict:
 
     def rows(query: str) -> list[list[str]]:
         prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in USED_PREFIXES)
-        return [[t.value for t in r] for r in store.query(prologue + query, use_default_graph_as_union=True)]
+        return [[t.value if t is not None else None for t in r] for r in store.query(prologue + query, use_default_graph_as_union=True)]
 
     vocab = {
         "states": rows("SELECT ?s ?code ?label ?region { ?s a bp:State ; bp:isoAlpha2 ?code ; skos:prefLabel ?label "

@@ -98,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # `bpkg query … | head` closes the pipe early: that is the reader's choice, not an error.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -36,3 +36,61 @@ def reference_dir():
     if not REFERENCE.is_dir():
         pytest.skip(f"reference pack not found at {REFERENCE} (CI has it; a plain clone may not)")
     return REFERENCE
+
+
+# -- a real server on 127.0.0.1 (SPARQL endpoint tests) ---------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*args: str, env: dict | None = None):
+    """``bpkg serve`` on a free loopback port; returns (base URL, Popen). Stop it by PID."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    import tempfile
+
+    port = free_port()
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server must never block
+    proc = subprocess.Popen([sys.executable, "-m", "bpkg", "serve", "--port", str(port), *args],
+                            cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited: {log.read().decode(errors='replace')[-2000:]}")
+        try:
+            requests.get(base + "/sparql", timeout=2)
+            return base, proc
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError("server did not start within 60 s")
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except Exception:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """The read-only endpoint with small limits (2 s deadline, 500 rows) so tests stay fast."""
+    base, proc = start_server("--timeout", "2", env={"BPKG_SPARQL_MAX_ROWS": "500"})
+    yield base
+    stop_server(proc)

@@ -29,8 +29,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     # One blueprint per concern; each module owns its routes.
     # from . import sparql, queries, validate, resources
     # app.register_blueprint(sparql.bp) ...
+    from . import sparql; app.register_blueprint(sparql.bp)  # noqa: E702 (one line per blueprint)
+    from . import resources; app.register_blueprint(resources.bp)  # noqa: E702
+    from . import queries; app.register_blueprint(queries.bp)  # noqa: E702
+    from . import explore; app.register_blueprint(explore.bp)  # noqa: E702
+    from . import validate; app.register_blueprint(validate.bp)  # noqa: E702
     return app
 
 
 def get_kg() -> KnowledgeGraph:
     return current_app.extensions["bpkg"]
+
+
+from .serve import register_cli  # noqa: E402,F401 (``bpkg serve``; cli.py discovers it here)

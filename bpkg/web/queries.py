@@ -1,0 +1,94 @@
+"""The analyst query library over HTTP.
+
+GET /queries              the index, as JSON or as an HTML page (content negotiation, or format=)
+GET /queries/NAME?K=V     run one query; every SPARQL result format by Accept or format=
+GET /queries/NAME.rq      the query's source text
+
+Parameters are checked and bound by :mod:`bpkg.queries` (never pasted into query text)
+and the query runs through the one safe executor, :mod:`bpkg.sparql`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+
+from .. import queries as library
+from ..sparql import Limits, SparqlError
+from . import get_kg
+
+bp = Blueprint("queries", __name__)
+
+RESERVED = {"format"}  # query-string keys that are not query parameters
+
+
+def _folder() -> Path:
+    return Path(current_app.config.get("QUERIES_DIR") or library.QUERY_DIR)
+
+
+def _wants_json() -> bool:
+    chosen = request.args.get("format", "").strip().lower()
+    if chosen:
+        return chosen in ("json", "application/json")
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json")
+    return best == "application/json"
+
+
+def _error(status: int, message: str, **extra) -> Response:
+    """Errors in the form the client reads: JSON for JSON clients, plain text otherwise."""
+    if request.accept_mimetypes.best_match(["text/plain", "application/json"]) == "application/json" \
+            or request.accept_mimetypes.best == "application/sparql-results+json":
+        response = jsonify({"error": message, "status": status, **extra})
+        response.status_code = status
+        return response
+    return Response(message.rstrip() + "\n", status=status, mimetype="text/plain")
+
+
+def _entry(query: library.NamedQuery) -> dict:
+    entry = query.as_dict()
+    entry["url"] = url_for("queries.run_query", name=query.name, _external=False)
+    entry["source"] = url_for("queries.run_query", name=query.name + ".rq", _external=False)
+    return entry
+
+
+@bp.route("/queries")
+@bp.route("/queries/")
+def index():
+    entries = [_entry(q) for q in library.library(_folder()).values()]
+    if _wants_json():
+        response = jsonify({"queries": entries})
+    else:
+        response = Response(render_template("queries.html", queries=entries), mimetype="text/html")
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@bp.route("/queries/<name>")
+def run_query(name: str):
+    source = name.endswith(".rq")
+    try:
+        query = library.get(name[:-3] if source else name, _folder())
+    except library.UnknownQuery as exc:
+        return _error(404, f"{exc}; GET /queries lists them")
+    if source:
+        return Response(query.text, mimetype="application/sparql-query")
+    values = {k: v for k, v in request.args.items(multi=False) if k not in RESERVED}
+    repeated = [k for k in values if len(request.args.getlist(k)) > 1]
+    if repeated:
+        return _error(400, f"parameter {repeated[0]!r} given more than once", param=repeated[0])
+    try:
+        result = library.execute(get_kg(), query, values, accept=request.headers.get("Accept"),
+                                 format=request.args.get("format"),
+                                 limits=Limits.from_config(current_app.config))
+    except library.ParameterError as exc:
+        return _error(400, str(exc), param=exc.param,
+                      params=[p.as_dict() for p in query.params])
+    except SparqlError as exc:
+        return _error(exc.status, exc.message)
+    response = Response(result.body, content_type=result.content_type)
+    response.headers["Vary"] = "Accept"
+    response.headers["X-BPKG-Dataset-Version"] = get_kg().version
+    if result.truncated:
+        response.headers["X-BPKG-Truncated"] = result.truncated
+    return response

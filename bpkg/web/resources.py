@@ -1,0 +1,503 @@
+"""Dereferenceable IRIs: every IRI we mint answers, as HTML for people and RDF for machines.
+
+A path on this host maps onto the public base IRI (``app.config["PUBLIC_BASE"]``), so
+``/id/state/AF`` answers for ``https://w3id.org/bpkg/id/state/AF``. The representation is
+chosen by a file extension (``.ttl .jsonld .nt .rdf .html``) or, without one, by the
+``Accept`` header (q-values honoured; Turtle when anything goes). A resource's description
+is its own triples plus those of its ``#fragment`` dependent nodes (intervals, instants,
+associations), so a hash IRI is answered by its parent's document.
+
+Also here: ``/ontology`` (documentation generated from the ontology), ``/shapes`` (the
+rules in plain words), ``/dataset`` and ``/.well-known/void`` (VoID/DCAT with computed
+statistics), ``/graph/...`` (one named graph), the dumps under ``/dumps/``, the JSON-LD
+context and the SSSOM alignments. Every data response carries an ETag and Last-Modified
+derived from the dataset version and answers a matching ``If-None-Match`` with 304.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, OWL, SKOS
+
+from .. import publishing
+from ..namespaces import BASE, PREFIXES, PROV, SCHEMA, bind, curie
+from ..store import ROOT, KnowledgeGraph
+from . import get_kg
+from .shape_rules import describe_shapes, load_shapes
+
+bp = Blueprint("resources", __name__)
+
+# Representations of a description: extension -> (media type, rdflib format). Order is the
+# server's preference when the client accepts several equally (Turtle for "*/*").
+RDF_FORMS = {
+    "ttl": ("text/turtle", "longturtle"),
+    "jsonld": ("application/ld+json", "json-ld"),
+    "nt": ("application/n-triples", "nt"),
+    "rdf": ("application/rdf+xml", "pretty-xml"),
+}
+FORM_NAMES = {"ttl": "Turtle", "jsonld": "JSON-LD", "nt": "N-Triples", "rdf": "RDF/XML"}
+ALIASES = {  # what clients also send, and the form it means
+    "application/x-turtle": "ttl", "application/turtle": "ttl", "text/n3": "ttl",
+    "application/json": "jsonld", "text/plain": "nt", "application/xhtml+xml": "html",
+}
+OFFERS = [m for m, _ in RDF_FORMS.values()] + ["text/html"] + list(ALIASES)
+BY_MEDIA_TYPE = {m: ext for ext, (m, _) in RDF_FORMS.items()} | {"text/html": "html"} | ALIASES
+EXTENSION = re.compile(r"^(?P<stem>.+)\.(?P<ext>ttl|jsonld|nt|rdf|html)$")
+LABEL_PREDICATES = (SKOS.prefLabel, RDFS.label, DCTERMS.title, URIRef(PREFIXES["foaf"] + "name"), SKOS.notation)
+INCOMING_LIMIT = 500
+
+
+# -- Per-app index (the graph is read-only, so it is built once) ----------------------
+
+class Index:
+    """Labels, described subjects and dependent (#fragment) nodes of one loaded graph."""
+
+    def __init__(self, kg: KnowledgeGraph):
+        self.kg = kg
+        self.union = kg.union()
+        self.subjects: set = set()
+        self.dependents: dict[URIRef, list[URIRef]] = defaultdict(list)
+        ranked: dict[str, tuple] = {}
+        for s, p, o in self.union:
+            self.subjects.add(s)
+            if p in LABEL_PREDICATES and isinstance(o, Literal):
+                rank = (LABEL_PREDICATES.index(p), o.language not in ("en", None), str(o))
+                if str(s) not in ranked or rank < ranked[str(s)]:
+                    ranked[str(s)] = rank
+        self.labels = {iri: rank[2] for iri, rank in ranked.items()}
+        for s in self.subjects:
+            if isinstance(s, URIRef) and "#" in s:
+                parent = URIRef(s.split("#", 1)[0])
+                self.dependents[parent].append(s)
+        for parts in self.dependents.values():
+            parts.sort()
+
+    def described(self, iri: URIRef) -> bool:
+        return iri in self.subjects or iri in self.dependents
+
+
+def index() -> Index:
+    ext = current_app.extensions
+    with _LOCK:
+        if "bpkg.resources" not in ext or ext["bpkg.resources"].kg is not get_kg():
+            ext["bpkg.resources"] = Index(get_kg())
+    return ext["bpkg.resources"]
+
+
+_LOCK = threading.Lock()
+
+
+def _cached(name: str, build):
+    """One value per app (and graph version), built on first use."""
+    store = current_app.extensions.setdefault("bpkg.published", {})
+    key = (name, get_kg().version)
+    with _LOCK:
+        if key not in store:
+            store[key] = build()
+        return store[key]
+
+
+def public_base() -> str:
+    base = current_app.config.get("PUBLIC_BASE") or BASE
+    return base if base.endswith("/") else base + "/"
+
+
+def iri_for_path(path: str) -> URIRef:
+    return URIRef(public_base() + path.lstrip("/"))
+
+
+def local_href(iri: str) -> str:
+    """Where a browser on this host should go for ``iri``."""
+    base = public_base()
+    if iri.startswith(base):
+        return request.script_root + "/" + iri[len(base):]
+    if URIRef(iri) in index().subjects:
+        return url_for("resources.external", iri=iri)
+    return iri
+
+
+# -- Descriptions -------------------------------------------------------------------
+
+def description(source, iri: URIRef, parts) -> Graph:
+    """``iri``'s own triples, its dependent nodes' triples, and any blank nodes they reach."""
+    graph = bind(Graph())
+    todo, seen = [iri, *parts], set()
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for s, p, o in source.triples((node, None, None)):
+            graph.add((s, p, o))
+            if isinstance(o, BNode):
+                todo.append(o)
+    return graph
+
+
+def serialise(graph: Graph, ext: str) -> bytes:
+    if ext == "jsonld":
+        return publishing.to_jsonld(graph)
+    data = graph.serialize(format=RDF_FORMS[ext][1])
+    return data.encode("utf-8") if isinstance(data, str) else data
+
+
+def negotiate() -> str | None:
+    """The form the client prefers (an extension key or "html"), None if nothing fits."""
+    accept = request.accept_mimetypes
+    if not request.headers.get("Accept", "").strip():
+        return "ttl"
+    best = accept.best_match(OFFERS)
+    return BY_MEDIA_TYPE.get(best) if best else None
+
+
+def last_modified(kg: KnowledgeGraph) -> datetime:
+    """The newest source file of this version (so it changes when the data does)."""
+    def build():
+        times = [(ROOT / f.path).stat().st_mtime for f in kg.files if (ROOT / f.path).is_file()]
+        stamp = max(times) if times else datetime.now(timezone.utc).timestamp()
+        return datetime.fromtimestamp(int(stamp), timezone.utc)
+    return _cached("last-modified", build)
+
+
+def conditional(response: Response, tag: str, vary: bool = True) -> Response:
+    """Add ETag / Last-Modified from the dataset version; turn into 304 when they match."""
+    kg = get_kg()
+    response.set_etag(f"{kg.version}-{tag}")
+    response.last_modified = last_modified(kg)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    if vary:
+        response.vary.add("Accept")
+    return response.make_conditional(request)
+
+
+def not_acceptable() -> Response:
+    types = ", ".join([m for m, _ in RDF_FORMS.values()] + ["text/html"])
+    return Response(f"406 Not Acceptable: this resource is available as {types}.\n", 406, mimetype="text/plain")
+
+
+def not_found(text: str) -> Response:
+    words = " ".join(re.split(r"[-_/.#]+", text)).strip()
+    search = request.script_root + "/queries/search?text=" + quote(words)
+    if negotiate() == "html":
+        body = render_template("resources/not_found.html", iri=iri_for_path(request.path), words=words, search=search)
+        return Response(body, 404, mimetype="text/html")
+    return Response(f"404 Not Found: nothing is known about <{iri_for_path(request.path)}>.\n"
+                    f"Try a search: {search}\n", 404, mimetype="text/plain")
+
+
+def answer(iri: URIRef, source, parts, ext: str | None, html, alt, tag: str = "") -> Response:
+    """Serve the description of ``iri`` in the requested form (``ext``) or the negotiated one.
+
+    ``html`` builds the page (only when asked for); ``alt(ext)`` is the URL of one form.
+    """
+    form = ext or negotiate()
+    if form is None:
+        return not_acceptable()
+    tag = f"{tag or 'r'}-{form}"
+    if form == "html":
+        response = Response(html(), mimetype="text/html")
+    else:
+        graph = description(source, iri, parts)
+        response = Response(serialise(graph, form), mimetype=RDF_FORMS[form][0])
+        if ext is None:
+            response.headers["Content-Location"] = alt(form)
+    if ext is None:
+        response.headers["Link"] = ", ".join(f'<{alt(e)}>; rel="alternate"; type="{m}"' for e, (m, _) in RDF_FORMS.items())
+    return conditional(response, tag, vary=ext is None)
+
+
+def split_extension(path: str, exists) -> tuple[str, str | None]:
+    """``AF.ttl`` -> (``AF``, ``ttl``) unless ``AF.ttl`` itself names something."""
+    m = EXTENSION.match(path)
+    if m and not exists(path) and exists(m["stem"]):
+        return m["stem"], m["ext"]
+    return path, None
+
+
+# -- HTML views --------------------------------------------------------------------
+
+def term_view(node) -> dict:
+    idx = index()
+    if isinstance(node, Literal):
+        return {"literal": str(node), "lang": node.language or "",
+                "datatype": curie(str(node.datatype)) if node.datatype else ""}
+    if isinstance(node, BNode):
+        return {"literal": "(an unnamed node)", "lang": "", "datatype": ""}
+    iri = str(node)
+    name = curie(iri)
+    if name.startswith("<") and "#" in iri:  # a dependent node: show it as parent#part
+        parent, part = iri.split("#", 1)
+        name = f"{curie(parent)}#{part}" if not curie(parent).startswith("<") else name
+    return {"iri": iri, "href": local_href(iri), "label": idx.labels.get(iri, ""), "curie": iri if name.startswith("<") else name}
+
+
+def property_rows(source, node) -> list[dict]:
+    rows: dict = defaultdict(list)
+    for p, o in source.predicate_objects(node):
+        rows[p].append(o)
+    ordered = sorted(rows, key=lambda p: (p != RDF.type, not str(p).startswith((str(SKOS), str(RDFS))), curie(str(p))))
+    return [{"predicate": term_view(p), "values": [term_view(o) for o in sorted(rows[p], key=_value_order)]} for p in ordered]
+
+
+def _value_order(node):
+    return (isinstance(node, Literal), index().labels.get(str(node), str(node)).lower())
+
+
+def resource_page(iri: URIRef, source, parts, alt) -> str:
+    idx = index()
+    kg = get_kg()
+    nodes = [iri, *parts]
+    sections = [{"anchor": str(n).split("#", 1)[1], "view": term_view(n), "rows": property_rows(source, n)} for n in parts]
+    incoming = []
+    for s, p in sorted(idx.union.subject_predicates(iri), key=lambda sp: (curie(str(sp[1])), idx.labels.get(str(sp[0]), str(sp[0])))):
+        if isinstance(s, URIRef) and not str(s).startswith(str(iri) + "#"):
+            incoming.append({"subject": term_view(s), "predicate": term_view(p)})
+    sources = sorted({o for n in nodes for o in idx.union.objects(n, PROV.wasDerivedFrom)}, key=str)
+    graphs = sorted({str(g.identifier if hasattr(g, "identifier") else g)
+                     for n in nodes for _, _, _, g in kg.dataset.quads((n, None, None, None))})
+    return render_template(
+        "resources/resource.html",
+        iri=str(iri),
+        view=term_view(iri),
+        types=[term_view(t) for t in sorted(source.objects(iri, RDF.type))],
+        rows=property_rows(source, iri),
+        sections=sections,
+        incoming=incoming[:INCOMING_LIMIT],
+        incoming_total=len(incoming),
+        sources=[term_view(d) | {"url": str(idx.union.value(d, SCHEMA.url) or "")} for d in sources],
+        graphs=[{"iri": g, "href": local_href(g), "name": g.removeprefix(BASE + "graph/")} for g in graphs],
+        alternates=alternates(alt),
+    )
+
+
+def alternates(alt) -> list[dict]:
+    return [{"href": alt(e), "name": FORM_NAMES[e], "type": m} for e, (m, _) in RDF_FORMS.items()]
+
+
+# -- Routes: instances ---------------------------------------------------------------
+
+@bp.get("/id/<kind>/<key>")
+def instance(kind: str, key: str):
+    idx = index()
+    exists = lambda k: idx.described(iri_for_path(f"id/{kind}/{k}"))  # noqa: E731
+    key, ext = split_extension(key, exists)
+    iri = iri_for_path(f"id/{kind}/{key}")
+    if not idx.described(iri):
+        return not_found(f"{kind} {key}")
+    parts = idx.dependents.get(iri, [])
+    alt = lambda e: request.script_root + f"/id/{kind}/{key}.{e}"  # noqa: E731
+    return answer(iri, idx.union, parts, ext, lambda: resource_page(iri, idx.union, parts, alt), alt)
+
+
+@bp.get("/resource")
+def external():
+    """IRIs we do not mint but hold a local copy of (UN SDG goals and targets)."""
+    text = request.args.get("iri", "").strip()
+    if not re.fullmatch(r"https?://[^\s<>\"{}|\\^`]+", text):
+        return Response("400 Bad Request: give ?iri= an absolute http(s) IRI, e.g. "
+                        "?iri=http://metadata.un.org/sdg/10.7\n", 400, mimetype="text/plain")
+    if text.startswith(public_base()):
+        return redirect(request.script_root + "/" + text[len(public_base()):], 303)
+    idx = index()
+    iri = URIRef(text)
+    if not idx.described(iri):
+        return not_found(text.rstrip("/").rsplit("/", 1)[-1])
+    parts = idx.dependents.get(iri, [])
+    ext = request.args.get("format")
+    if ext is not None and ext not in (*RDF_FORMS, "html"):
+        return Response(f"400 Bad Request: format must be one of {', '.join([*RDF_FORMS, 'html'])}\n", 400, mimetype="text/plain")
+    alt = lambda e: url_for("resources.external", iri=text, format=e)  # noqa: E731
+    return answer(iri, idx.union, parts, ext, lambda: resource_page(iri, idx.union, parts, alt), alt)
+
+
+@bp.get("/graph/<path:name>")
+def named_graph(name: str):
+    kg = get_kg()
+    names = {str(g) for g in kg.graph_names}
+    exists = lambda n: (BASE + "graph/" + n) in names  # noqa: E731
+    name, ext = split_extension(name, exists)
+    if not exists(name):
+        return not_found(name)
+    graph_iri = URIRef(BASE + "graph/" + name)
+    graph = kg.dataset.graph(graph_iri)
+    if (ext or negotiate()) == "html":
+        subjects = sorted({s for s in graph.subjects() if isinstance(s, URIRef) and "#" not in s}, key=str)
+        body = render_template("resources/listing.html", title=f"Named graph {name}", iri=str(graph_iri),
+                               intro=f"{len(graph)} triples, loaded from {name}.ttl.",
+                               items=[term_view(s) for s in subjects],
+                               alternates=alternates(lambda e: f"{request.script_root}/graph/{name}.{e}"))
+        return conditional(Response(body, mimetype="text/html"), f"g-{name}-html", vary=ext is None)
+    form = ext or negotiate()
+    if form is None:
+        return not_acceptable()
+    whole = bind(Graph())
+    for triple in graph:
+        whole.add(triple)
+    return conditional(Response(serialise(whole, form), mimetype=RDF_FORMS[form][0]), f"g-{name}-{form}", vary=ext is None)
+
+
+# -- Routes: ontology, shapes, dataset --------------------------------------------------
+
+def ontology_iri() -> URIRef:
+    return iri_for_path("ontology")
+
+
+@bp.get("/ontology")
+@bp.get("/ontology.<ext>")
+@bp.get("/ontology/<version>")
+def ontology(ext: str | None = None, version: str | None = None):
+    idx = index()
+    iri = ontology_iri()
+    if version is not None:
+        known = {str(v) for v in idx.union.objects(iri, OWL.versionIRI)}
+        stem, ext = split_extension(version, lambda v: str(iri_for_path(f"ontology/{v}")) in known)
+        if str(iri_for_path(f"ontology/{stem}")) not in known:
+            return not_found(f"ontology {version}")
+    if ext is not None and ext not in (*RDF_FORMS, "html"):
+        return not_found(f"ontology {ext}")
+    if not idx.described(iri):
+        return not_found("ontology")
+    parts = idx.dependents.get(iri, [])
+    alt = lambda e: f"{request.script_root}/ontology.{e}"  # noqa: E731
+    return answer(iri, idx.union, parts, ext, lambda: ontology_page(iri, parts), alt, tag="ontology")
+
+
+def ontology_page(iri: URIRef, parts) -> str:
+    idx = index()
+    g = idx.union
+    groups = {
+        OWL.Class: "Classes", OWL.ObjectProperty: "Object properties",
+        OWL.DatatypeProperty: "Datatype properties", OWL.AnnotationProperty: "Annotation properties",
+    }
+    usage: dict = defaultdict(int)
+    for s, p, o in g:
+        usage[p] += 1
+        if p == RDF.type:
+            usage[o] += 1
+    sections = []
+    for kind, title in groups.items():
+        terms = []
+        for term in sorted((t for t in parts if (t, RDF.type, kind) in g), key=lambda t: str(t).lower()):
+            rel = lambda p: [term_view(o) for o in sorted(g.objects(term, p), key=str) if isinstance(o, URIRef)]  # noqa: E731
+            terms.append({
+                "anchor": str(term).split("#", 1)[1], "view": term_view(term),
+                "definition": str(g.value(term, SKOS.definition) or ""),
+                "scope_note": str(g.value(term, SKOS.scopeNote) or ""),
+                "example": str(g.value(term, SKOS.example) or ""),
+                "relations": [(name, values) for name, values in (
+                    ("Subclass of", rel(RDFS.subClassOf)),
+                    ("Subclasses", [term_view(s) for s in sorted(g.subjects(RDFS.subClassOf, term))]),
+                    ("Subproperty of", rel(RDFS.subPropertyOf)),
+                    ("Domain", rel(RDFS.domain)), ("Range", rel(RDFS.range)),
+                    ("Inverse of", rel(OWL.inverseOf)),
+                    ("Equivalent to", rel(OWL.equivalentClass) + rel(OWL.equivalentProperty)),
+                ) if values],
+                "uses": usage.get(term, 0),
+                "kind": "instances" if kind == OWL.Class else "statements",
+            })
+        if terms:
+            sections.append({"title": title, "anchor": title.lower().replace(" ", "-"), "terms": terms})
+    meta_keys = (DCTERMS.title, DCTERMS.description, DCTERMS.creator, DCTERMS.publisher, DCTERMS.created,
+                 DCTERMS.modified, OWL.versionInfo, OWL.versionIRI, DCTERMS.license,
+                 URIRef(PREFIXES["vann"] + "preferredNamespacePrefix"), URIRef(PREFIXES["vann"] + "preferredNamespaceUri"),
+                 RDFS.seeAlso)
+    metadata = [{"predicate": term_view(p), "values": [term_view(o) for o in g.objects(iri, p)]}
+                for p in meta_keys if g.value(iri, p) is not None]
+    return render_template(
+        "resources/ontology.html", iri=str(iri), title=str(g.value(iri, DCTERMS.title) or "Ontology"),
+        description=str(g.value(iri, DCTERMS.description) or ""), metadata=metadata, sections=sections,
+        alternates=alternates(lambda e: f"{request.script_root}/ontology.{e}"),
+    )
+
+
+def shapes_bundle():
+    folder = ROOT / (current_app.config.get("SHAPES_PATH") or "shapes")  # a relative path is from the project root
+    return _cached("shapes", lambda: load_shapes(folder, ROOT))
+
+
+@bp.get("/shapes")
+@bp.get("/shapes.<ext>")
+def shapes(ext: str | None = None):
+    if ext is not None and ext not in (*RDF_FORMS, "html"):
+        return not_found(f"shapes {ext}")
+    bundle = shapes_bundle()
+    form = ext or negotiate()
+    if form is None:
+        return not_acceptable()
+    tag = f"shapes-{bundle.digest}-{form}"
+    if form == "html":
+        views = describe_shapes(bundle, index().labels)
+        body = render_template(
+            "resources/shapes.html", shapes=views, files=bundle.files, errors=bundle.errors,
+            alternates=alternates(lambda e: f"{request.script_root}/shapes.{e}"))
+        return conditional(Response(body, mimetype="text/html"), tag, vary=ext is None)
+    return conditional(Response(serialise(bundle.graph, form), mimetype=RDF_FORMS[form][0]), tag, vary=ext is None)
+
+
+def void_graph() -> Graph:
+    return _cached("void", lambda: publishing.void_description(get_kg()))
+
+
+@bp.get("/dataset")
+@bp.get("/dataset.<ext>")
+@bp.get("/.well-known/void")
+def dataset(ext: str | None = None):
+    if ext is not None and ext not in (*RDF_FORMS, "html"):
+        return not_found(f"dataset {ext}")
+    graph = void_graph()
+    iri = URIRef(str(publishing.DATASET))
+    parts = sorted({s for s in graph.subjects() if isinstance(s, URIRef) and s.startswith(str(iri) + "#")})
+    alt = lambda e: f"{request.script_root}/dataset.{e}"  # noqa: E731
+    return answer(iri, graph, parts, ext, lambda: resource_page(iri, graph, parts, alt), alt, tag="void")
+
+
+# -- Routes: published files ---------------------------------------------------------------
+
+DUMP_FILES = {publishing.FORMS[f].filename: f for f in publishing.DUMP_FORMS}
+
+
+def published(form: str) -> Response:
+    data = _cached(f"file-{form}", lambda: publishing.render(get_kg(), form))
+    spec = publishing.FORMS[form]
+    response = Response(data, mimetype=spec.media_type)
+    if form in publishing.DUMP_FORMS or form == "sssom":
+        response.headers["Content-Disposition"] = f'inline; filename="{spec.filename}"'
+    return conditional(response, f"file-{form}", vary=False)
+
+
+@bp.get("/dumps/")
+def dumps_index():
+    body = render_template(
+        "resources/listing.html", title="Downloads", iri="",
+        intro="The whole dataset, regenerated from the loaded graph; named graphs are kept in N-Quads, TriG and JSON-LD.",
+        items=[{"href": url_for("resources.dump_file", filename=name), "label": publishing.FORMS[f].media_type, "curie": name}
+               for name, f in DUMP_FILES.items()] + [
+            {"href": url_for("resources.sssom"), "label": "SSSOM mapping set of the alignments", "curie": "alignments.sssom.tsv"},
+            {"href": url_for("resources.context"), "label": "JSON-LD context", "curie": "context.jsonld"},
+            {"href": url_for("resources.dataset"), "label": "VoID / DCAT description", "curie": "/.well-known/void"},
+        ], alternates=[])
+    return conditional(Response(body, mimetype="text/html"), "dumps-html", vary=False)
+
+
+@bp.get("/dumps/<filename>")
+def dump_file(filename: str):
+    if filename not in DUMP_FILES:
+        return not_found(filename)
+    return published(DUMP_FILES[filename])
+
+
+@bp.get("/context.jsonld")
+def context():
+    return published("context")
+
+
+@bp.get("/alignments.sssom.tsv")
+def sssom():
+    return published("sssom")

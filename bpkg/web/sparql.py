@@ -1,0 +1,302 @@
+"""The SPARQL 1.1 Protocol endpoint, its service description and the YASGUI page.
+
+``/sparql`` is read-only and serves the bundled graph. ``/sandbox/<token>/sparql`` exists
+only when the app is configured with ``SPARQL_UPDATE_ENABLED`` *and* a
+``SPARQL_UPDATE_TOKEN``: it accepts SPARQL Update into a separate, initially empty
+store (for the W3C protocol suite), never into the bundled graph.
+
+Statuses: 400 bad query or parameters or an update (refused), 406 no acceptable format,
+413 request or query too large, 415 wrong media type or charset, 503 query stopped at
+its deadline (or server busy). Error bodies are plain text; never a stack trace.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from pathlib import Path
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .. import formats
+from ..namespaces import PREFIXES, sparql_prologue
+from ..sparql import Limits, Request, SparqlError, Target, execute, run_update
+from ..store import ROOT
+from . import get_kg
+
+bp = Blueprint("sparql", __name__)
+
+DEFAULTS = {
+    "SPARQL_MAX_REQUEST_BYTES": 256 * 1024,
+    "SPARQL_UPDATE_ENABLED": False,
+    "SPARQL_UPDATE_TOKEN": None,
+    "YASGUI_DIR": str(ROOT / "node_modules" / "@zazuko" / "yasgui" / "build"),
+    "QUERIES_DIR": str(ROOT / "queries"),
+}
+SD = "http://www.w3.org/ns/sparql-service-description#"
+VOID = PREFIXES["void"]
+RDF_TYPE = ox.NamedNode(PREFIXES["rdf"] + "type")
+# Limits have no standard vocabulary; these service-local terms name them (see README).
+SVC = "https://w3id.org/bpkg/service#"
+HTML = formats.Format("html", "text/html", ("application/xhtml+xml",))
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Accept",
+    "Access-Control-Expose-Headers": "X-BPKG-Truncated, X-BPKG-Row-Limit, X-BPKG-Dataset-Version",
+    "Access-Control-Max-Age": "86400",
+}
+_sandbox_lock = threading.Lock()
+
+
+def _setting(name: str):
+    return current_app.config.get(name, DEFAULTS.get(name))
+
+
+def limits() -> Limits:
+    return Limits.from_config(current_app.config)
+
+
+def _text(status: int, message: str, **headers) -> Response:
+    return Response(message.rstrip() + "\n", status=status, mimetype="text/plain", headers=headers)
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    if request.path.endswith("/sparql"):
+        response.headers.update(CORS)
+        response.headers.add("Vary", "Accept")
+    return response
+
+
+# -- reading a protocol request ---------------------------------------------------------
+
+def _one(values: list[str], name: str) -> str | None:
+    if len(values) > 1:
+        raise SparqlError(400, f"send exactly one '{name}' parameter, not {len(values)}")
+    return values[0] if values else None
+
+
+def _body_text() -> str:
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise SparqlError(415, f"the body must be UTF-8 (SPARQL 1.1 Protocol); got charset={charset}")
+    try:
+        return request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SparqlError(400, f"the body is not valid UTF-8 (byte {exc.start})") from None
+
+
+def read_operation() -> tuple[str | None, str | None]:
+    """('query'|'update'|None, text) from GET, POST form or POST direct."""
+    if request.method == "GET":
+        if request.args.getlist("update"):
+            raise SparqlError(400, "an update must be sent with POST, never GET")
+        return ("query", _one(request.args.getlist("query"), "query")) if "query" in request.args else (None, None)
+    kind = request.mimetype
+    if kind == "application/x-www-form-urlencoded":
+        query = _one(request.form.getlist("query"), "query")
+        update = _one(request.form.getlist("update"), "update")
+        if query is not None and update is not None:
+            raise SparqlError(400, "send either 'query' or 'update', not both")
+        if query is None and update is None:
+            raise SparqlError(400, "the form has neither a 'query' nor an 'update' field")
+        return ("query", query) if query is not None else ("update", update)
+    if kind == "application/sparql-query":
+        return "query", _body_text()
+    if kind == "application/sparql-update":
+        return "update", _body_text()
+    if not kind:
+        raise SparqlError(400, "a POST needs a Content-Type: application/x-www-form-urlencoded, "
+                               "application/sparql-query or application/sparql-update")
+    raise SparqlError(415, f"unsupported Content-Type {kind}; use application/x-www-form-urlencoded, "
+                           "application/sparql-query or application/sparql-update")
+
+
+def _values(name: str) -> list[str]:
+    return request.args.getlist(name) + (request.form.getlist(name) if request.mimetype.endswith("urlencoded") else [])
+
+
+def _format_parameter() -> str | None:
+    """The first ``format=`` value we understand (SPARQLWrapper may send several)."""
+    values = _values("format")
+    known = [v for v in values if v.strip().lower() in formats.KNOWN_FORMAT_NAMES or "/" in v]
+    return (known or values or [None])[0]
+
+
+# -- the endpoints ----------------------------------------------------------------------
+
+@bp.route("/sparql", methods=["GET", "POST", "OPTIONS"])
+def endpoint():
+    return _serve(Target.of(get_kg()), sandbox=None)
+
+
+@bp.route("/sandbox/<token>/sparql", methods=["GET", "POST", "OPTIONS"])
+def sandbox_endpoint(token: str):
+    expected = _setting("SPARQL_UPDATE_TOKEN")
+    if not (_setting("SPARQL_UPDATE_ENABLED") and expected and len(expected) >= 16
+            and hmac.compare_digest(token.encode(), str(expected).encode())):
+        return _text(404, "not found")
+    store = sandbox_store()
+    names = frozenset(g.value for g in store.named_graphs() if isinstance(g, ox.NamedNode))
+    return _serve(Target(store, names, union_default=False), sandbox=store)
+
+
+def sandbox_store() -> ox.Store:
+    with _sandbox_lock:
+        return current_app.extensions.setdefault("bpkg-sandbox", ox.Store())
+
+
+def _serve(target: Target, sandbox: ox.Store | None) -> Response:
+    if request.method == "OPTIONS":
+        return Response(status=204)
+    request.max_content_length = _setting("SPARQL_MAX_REQUEST_BYTES") * (4 if sandbox is not None else 1)
+    try:
+        kind, text = read_operation()
+        if kind is None:
+            return service_description(target, sandbox is not None)
+        if kind == "update":
+            return _update(sandbox, text)
+        result = execute(target, Request(
+            query=text, accept=request.headers.get("Accept"), format=_format_parameter(),
+            default_graphs=_values("default-graph-uri"), named_graphs=_values("named-graph-uri"),
+            base_iri=request.base_url), limits())
+    except SparqlError as exc:
+        headers = {"Retry-After": "1"} if exc.status == 503 else {}
+        return _text(exc.status, exc.message, **headers)
+    except RequestEntityTooLarge:
+        return _text(413, f"the request body is larger than {request.max_content_length} bytes")
+    response = Response(result.body, content_type=result.content_type)
+    if sandbox is None:
+        response.headers["X-BPKG-Dataset-Version"] = get_kg().version
+    if result.truncated:
+        cap = limits()
+        response.headers["X-BPKG-Truncated"] = result.truncated
+        response.headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
+    return response
+
+
+def _update(sandbox: ox.Store | None, text: str) -> Response:
+    if sandbox is None:
+        raise SparqlError(400, "this endpoint is read-only: SPARQL Update is refused "
+                               "(the bundled graph changes only through reviewed files)")
+    run_update(sandbox, text, limits(), base_iri=request.base_url,
+               using=_values("using-graph-uri"), using_named=_values("using-named-graph-uri"))
+    return Response(status=204)
+
+
+# -- service description -----------------------------------------------------------------
+
+def _graph_sizes(store: ox.Store) -> dict[str, int]:
+    sizes = store.query("SELECT ?g (COUNT(*) AS ?n) { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+    return {row["g"].value: int(row["n"].value) for row in sizes}
+
+
+def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap: Limits) -> list[ox.Triple]:
+    """The SPARQL 1.1 Service Description of this endpoint, as triples."""
+    n, lit = ox.NamedNode, ox.Literal
+    service, dataset, default = n(endpoint_iri), ox.BlankNode(), ox.BlankNode()
+    xsd = PREFIXES["xsd"]
+    out = [ox.Triple(service, RDF_TYPE, n(SD + "Service")),
+           ox.Triple(service, n(SD + "endpoint"), service),
+           ox.Triple(service, n(SD + "supportedLanguage"), n(SD + "SPARQL11Query")),
+           ox.Triple(service, n(SD + "defaultEntailmentRegime"), n("http://www.w3.org/ns/entailment/Simple")),
+           ox.Triple(service, n(SD + "defaultDataset"), dataset),
+           ox.Triple(dataset, RDF_TYPE, n(SD + "Dataset")),
+           ox.Triple(dataset, n(SD + "defaultGraph"), default),
+           ox.Triple(default, RDF_TYPE, n(SD + "Graph"))]
+    if updatable:
+        out.append(ox.Triple(service, n(SD + "supportedLanguage"), n(SD + "SPARQL11Update")))
+    if target.union_default:
+        out.append(ox.Triple(service, n(SD + "feature"), n(SD + "UnionDefaultGraph")))
+    for fmt in formats.TABULAR + formats.GRAPH:
+        out.append(ox.Triple(service, n(SD + "resultFormat"), n(fmt.w3c)))
+    sizes = _graph_sizes(target.store)
+    out.append(ox.Triple(default, n(VOID + "triples"), lit(str(sum(sizes.values()) if target.union_default
+                                                                  else len(target.store) - sum(sizes.values())),
+                                                              datatype=n(xsd + "integer"))))
+    for name in sorted(sizes):
+        entry, graph = ox.BlankNode(), ox.BlankNode()
+        out += [ox.Triple(dataset, n(SD + "namedGraph"), entry),
+                ox.Triple(entry, RDF_TYPE, n(SD + "NamedGraph")),
+                ox.Triple(entry, n(SD + "name"), n(name)),
+                ox.Triple(entry, n(SD + "graph"), graph),
+                ox.Triple(graph, RDF_TYPE, n(SD + "Graph")),
+                ox.Triple(graph, n(VOID + "triples"), lit(str(sizes[name]), datatype=n(xsd + "integer")))]
+    limits_text = (f"Read-only{' (except this test sandbox)' if updatable else ''}; SERVICE, LOAD and FROM/FROM NAMED "
+                   f"outside this dataset are refused. Per query: deadline {cap.timeout:g} s (then HTTP 503), "
+                   f"at most {cap.max_rows} rows or triples and {cap.max_bytes} bytes (header X-BPKG-Truncated "
+                   f"when cut), queries up to {cap.max_query_chars} characters and {cap.max_depth} nested brackets.")
+    out.append(ox.Triple(service, n(PREFIXES["rdfs"] + "comment"), lit(limits_text, language="en")))
+    for name, value, kind in (("queryTimeoutSeconds", f"{cap.timeout:g}", "decimal"),
+                              ("maxResultRows", str(cap.max_rows), "integer"),
+                              ("maxResponseBytes", str(cap.max_bytes), "integer"),
+                              ("maxQueryLength", str(cap.max_query_chars), "integer"),
+                              ("maxNestingDepth", str(cap.max_depth), "integer")):
+        out.append(ox.Triple(service, n(SVC + name), lit(value, datatype=n(xsd + kind))))
+    first_seen = {}
+    for triple in out:  # group by subject so Turtle reads one node at a time
+        first_seen.setdefault(triple.subject, len(first_seen))
+    return sorted(out, key=lambda triple: first_seen[triple.subject])
+
+
+def service_description(target: Target, updatable: bool) -> Response:
+    offered = (formats.GRAPH[0], HTML) + formats.GRAPH[1:]
+    fmt_param = request.args.get("format")
+    fmt = None
+    if fmt_param in ("html", "turtle", "ntriples", "jsonld", "rdfxml", "trig", "nquads"):
+        fmt = next(f for f in offered if f.name == fmt_param)
+    fmt = fmt or formats.negotiate(offered, request.headers.get("Accept"))
+    if fmt is None:
+        return _text(406, "the service description is available as " + ", ".join(f.media_type for f in offered))
+    if fmt is HTML:
+        return query_page()
+    triples = description_triples(request.base_url, target, updatable, limits())
+    return Response(formats.graph_result(fmt, triples), content_type=fmt.content_type)
+
+
+# -- the query UI (YASGUI from node_modules) ----------------------------------------------
+
+def named_queries(folder: Path) -> list[dict]:
+    """The analyst query library (bpkg.queries) as YASGUI example tabs, parameters bound
+    to their documented examples so each tab runs as it stands."""
+    from .. import queries
+
+    found = []
+    for name, query in queries.library(folder).items():
+        examples = {p.name: p.example for p in query.params if p.example}
+        try:
+            text = queries.bound_text(query, examples)
+        except queries.QueryLibraryError:
+            text = query.text
+        body = "\n".join(line for line in text.splitlines() if not line.startswith("#+")).strip() + "\n"
+        found.append({"name": name, "summary": query.summary, "query": body})
+    return found
+
+
+DEFAULT_QUERY = sparql_prologue(["bp", "skos"]) + """
+# The states named by the sources, with their English names.
+SELECT ?state ?label
+WHERE {
+  ?state a bp:State ;
+      skos:prefLabel ?label .
+  FILTER (LANG(?label) = "en")
+}
+ORDER BY ?label
+LIMIT 100
+"""
+
+
+@bp.route("/")
+def query_page():
+    installed = (Path(_setting("YASGUI_DIR")) / "yasgui.min.js").is_file()
+    return render_template("yasgui.html", installed=installed, prefixes=PREFIXES,
+                           examples=named_queries(Path(_setting("QUERIES_DIR"))),
+                           default_query=DEFAULT_QUERY, cap=limits())
+
+
+@bp.route("/assets/yasgui/<path:name>")
+def yasgui_asset(name: str):
+    return send_from_directory(_setting("YASGUI_DIR"), name, max_age=86400)

@@ -1,0 +1,267 @@
+"""The SPARQL 1.1 Protocol over real HTTP: SPARQLWrapper for the query forms in every
+format, raw ``requests`` for the edge cases (statuses, negotiation, limits, CORS)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.dom.minidom
+
+import pytest
+import requests
+from rdflib import Graph, Literal, URIRef
+from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
+
+SILK = "https://w3id.org/bpkg/id/region/silk-routes"
+LABEL_QUERY = f"""PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+SELECT ?label WHERE {{ <{SILK}> skos:prefLabel ?label FILTER (LANG(?label) = "en") }}"""
+ASK_QUERY = f"ASK {{ <{SILK}> a <https://w3id.org/bpkg/ontology#Region> }}"
+CONSTRUCT_QUERY = f"""PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+CONSTRUCT {{ <{SILK}> skos:prefLabel ?label }} WHERE {{ <{SILK}> skos:prefLabel ?label }}"""
+DESCRIBE_QUERY = f"DESCRIBE <{SILK}>"
+SKOS_LABEL = URIRef("http://www.w3.org/2004/02/skos/core#prefLabel")
+EXPECTED_LABEL = Literal("Silk Routes", lang="en")
+
+
+def wrapper(base, query, fmt, method="GET"):
+    sw = SPARQLWrapper(base + "/sparql")
+    sw.setQuery(query)
+    sw.setReturnFormat(fmt)
+    sw.setMethod(method)
+    return sw.query()
+
+
+# -- SPARQLWrapper: SELECT / ASK / CONSTRUCT / DESCRIBE ------------------------------------
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_select_json(live_server, method):
+    data = wrapper(live_server, LABEL_QUERY, JSON, method).convert()
+    assert data["head"]["vars"] == ["label"]
+    assert data["results"]["bindings"] == [{"label": {"type": "literal", "value": "Silk Routes", "xml:lang": "en"}}]
+
+
+def test_select_xml(live_server):
+    doc = wrapper(live_server, LABEL_QUERY, XML).convert()
+    assert isinstance(doc, xml.dom.minidom.Document)
+    literal = doc.getElementsByTagName("literal")[0]
+    assert literal.firstChild.data == "Silk Routes" and literal.getAttribute("xml:lang") == "en"
+
+
+def test_select_csv_and_tsv(live_server):
+    rows = list(csv.reader(io.StringIO(wrapper(live_server, LABEL_QUERY, CSV).convert().decode())))
+    assert rows == [["label"], ["Silk Routes"]]
+    tsv = wrapper(live_server, LABEL_QUERY, TSV).convert().decode().splitlines()
+    assert tsv == ["?label", '"Silk Routes"@en']
+
+
+@pytest.mark.parametrize("fmt", [JSON, XML])
+def test_ask(live_server, fmt):
+    result = wrapper(live_server, ASK_QUERY, fmt).convert()
+    value = result["boolean"] if fmt == JSON else result.getElementsByTagName("boolean")[0].firstChild.data == "true"
+    assert value is True
+
+
+@pytest.mark.parametrize("query", [CONSTRUCT_QUERY, DESCRIBE_QUERY], ids=["construct", "describe"])
+@pytest.mark.parametrize("fmt,rdflib_format", [(TURTLE, "turtle"), (N3, "turtle"), (RDFXML, "xml"),
+                                               (XML, "xml"), (JSONLD, "json-ld")])
+def test_graph_results_through_sparqlwrapper(live_server, query, fmt, rdflib_format):
+    response = wrapper(live_server, query, fmt).response
+    graph = Graph().parse(data=response.read(), format=rdflib_format)
+    assert (URIRef(SILK), SKOS_LABEL, EXPECTED_LABEL) in graph
+
+
+@pytest.mark.parametrize("accept,rdflib_format", [
+    ("text/turtle", "turtle"), ("application/n-triples", "nt"), ("application/ld+json", "json-ld"),
+    ("application/rdf+xml", "xml"), ("application/trig", "trig"), ("application/n-quads", "nquads")])
+def test_graph_results_in_every_format(live_server, accept, rdflib_format):
+    r = requests.post(live_server + "/sparql", data={"query": CONSTRUCT_QUERY}, headers={"Accept": accept})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith(accept)
+    graph = Graph().parse(data=r.content, format=rdflib_format)
+    assert (URIRef(SILK), SKOS_LABEL, EXPECTED_LABEL) in graph
+
+
+# -- negotiation ----------------------------------------------------------------------------
+
+def get(base, query, **params):
+    headers = params.pop("headers", {})
+    return requests.get(base + "/sparql", params={"query": query, **params}, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("accept,expected", [
+    ("application/json", "application/sparql-results+json"),
+    ("application/sparql-results+xml;q=0.5, text/csv;q=0.9", "text/csv"),
+    ("text/tab-separated-values, */*;q=0.1", "text/tab-separated-values"),
+    ("text/*;q=0.8, application/sparql-results+xml;q=0.7", "text/csv"),
+    ("*/*", "application/sparql-results+json"),
+    ("application/sparql-results+json;q=0, */*;q=0.5", "application/sparql-results+xml"),
+])
+def test_content_negotiation_with_q_values(live_server, accept, expected):
+    r = get(live_server, LABEL_QUERY, headers={"Accept": accept})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].split(";")[0] == expected
+
+
+def test_format_parameter_wins_over_accept(live_server):
+    r = get(live_server, LABEL_QUERY, format="csv", headers={"Accept": "application/sparql-results+xml"})
+    assert r.headers["Content-Type"].startswith("text/csv")
+    r = get(live_server, CONSTRUCT_QUERY, format="application/n-triples")
+    assert r.headers["Content-Type"].startswith("application/n-triples")
+
+
+@pytest.mark.parametrize("query,accept", [(LABEL_QUERY, "image/png"), (CONSTRUCT_QUERY, "text/csv"),
+                                          (ASK_QUERY, "application/rdf+xml")])
+def test_406_when_nothing_acceptable(live_server, query, accept):
+    r = get(live_server, query, headers={"Accept": accept})
+    assert r.status_code == 406
+    assert "available" in r.text
+
+
+def test_406_for_a_format_that_does_not_fit_the_query_form(live_server):
+    assert get(live_server, CONSTRUCT_QUERY, format="csv").status_code == 406
+
+
+def test_unknown_parameters_are_ignored(live_server):
+    r = get(live_server, LABEL_QUERY, output="json", results="json", foo="bar", format="nonsense")
+    assert r.status_code == 200 and r.json()["results"]["bindings"]
+
+
+# -- dataset parameters ----------------------------------------------------------------------
+
+GRAPH = "https://w3id.org/bpkg/graph/kg/schemes/regions"
+
+
+def test_default_graph_uri_selects_a_bundled_graph(live_server):
+    assert get(live_server, ASK_QUERY, **{"default-graph-uri": GRAPH}).json()["boolean"] is True
+    other = "https://w3id.org/bpkg/graph/kg/states"
+    assert get(live_server, ASK_QUERY, **{"default-graph-uri": other}).json()["boolean"] is False
+
+
+def test_named_graph_uri(live_server):
+    query = f"SELECT ?g WHERE {{ GRAPH ?g {{ <{SILK}> a ?type }} }}"
+    rows = get(live_server, query, **{"named-graph-uri": GRAPH}).json()["results"]["bindings"]
+    assert {row["g"]["value"] for row in rows} == {GRAPH}
+
+
+def test_graph_outside_the_dataset_is_empty_not_fetched(live_server):
+    r = get(live_server, "ASK { ?s ?p ?o }", **{"default-graph-uri": "http://example.org/elsewhere"})
+    assert r.status_code == 200 and r.json()["boolean"] is False
+
+
+def test_from_a_bundled_graph_is_allowed(live_server):
+    r = get(live_server, f"ASK FROM <{GRAPH}> {{ <{SILK}> ?p ?o }}")
+    assert r.status_code == 200 and r.json()["boolean"] is True
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+def test_syntax_error_is_400_with_position(live_server):
+    r = get(live_server, "SELECT * WHERE {\n  ?s ?p ")
+    assert r.status_code == 400
+    assert "line 2, column" in r.text and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("send", [
+    lambda b: requests.post(b + "/sparql", data="INSERT DATA { <urn:a> <urn:b> <urn:c> }",
+                            headers={"Content-Type": "application/sparql-update"}),
+    lambda b: requests.post(b + "/sparql", data={"update": "CLEAR ALL"}),
+    lambda b: requests.post(b + "/sparql", data={"query": "DROP ALL"}),
+    lambda b: requests.get(b + "/sparql", params={"update": "CLEAR ALL"}),
+], ids=["direct", "form", "update-as-query", "get"])
+def test_updates_are_refused(live_server, send):
+    r = send(live_server)
+    assert r.status_code == 400
+    assert "update" in r.text.lower()
+    assert get(live_server, ASK_QUERY).json()["boolean"] is True  # nothing was dropped
+
+
+def test_request_body_over_the_limit_is_413(live_server):
+    r = requests.post(live_server + "/sparql", data="#" * (300 * 1024) + "\nASK {}",
+                      headers={"Content-Type": "application/sparql-query"})
+    assert r.status_code == 413
+
+
+def test_query_over_the_length_cap_is_413(live_server):
+    query = "ASK {}" + " " * 25_000
+    r = requests.post(live_server + "/sparql", data=query, headers={"Content-Type": "application/sparql-query"})
+    assert r.status_code == 413 and "limit" in r.text
+
+
+@pytest.mark.parametrize("method,kwargs,status", [
+    ("PUT", {"params": {"query": "ASK {}"}}, 405),
+    ("POST", {"data": "ASK {}", "headers": {"Content-Type": "text/plain"}}, 415),
+    ("POST", {"data": "ASK {}", "headers": {"Content-Type": "application/sparql-query; charset=UTF-16"}}, 415),
+    ("POST", {"data": b"ASK { ?s ?p \xff }", "headers": {"Content-Type": "application/sparql-query"}}, 400),
+    ("GET", {"params": [("query", "ASK {}"), ("query", "ASK {}")]}, 400),
+    ("POST", {"data": {"nothing": "here"}}, 400),
+])
+def test_protocol_errors_are_4xx_in_plain_text(live_server, method, kwargs, status):
+    r = requests.request(method, live_server + "/sparql", timeout=10, **kwargs)
+    assert r.status_code == status
+    assert "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("junk", ["", "   ", "SELECT", "}}}}", "PREFIX : <", "\x00", "ASK { FILTER(", "😀" * 10,
+                                  "SELECT * { ?s ?p ?o } LIMIT -1", "SELECT (1/0 AS ?x) {}", "DESCRIBE"])
+def test_junk_never_gets_a_5xx(live_server, junk):
+    r = requests.post(live_server + "/sparql", data={"query": junk}, timeout=10)
+    assert r.status_code < 500, r.text
+
+
+def test_row_limit_is_applied_and_announced(live_server):
+    r = get(live_server, "SELECT * { ?s ?p ?o }")
+    assert r.status_code == 200
+    assert len(r.json()["results"]["bindings"]) == 500
+    assert r.headers["X-BPKG-Truncated"] == "rows" and r.headers["X-BPKG-Row-Limit"] == "500"
+    small = get(live_server, LABEL_QUERY)
+    assert "X-BPKG-Truncated" not in small.headers
+
+
+# -- CORS and the service description ----------------------------------------------------------
+
+def test_cors_preflight_and_headers(live_server):
+    pre = requests.options(live_server + "/sparql", headers={
+        "Origin": "http://example.org", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert pre.status_code == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+    assert get(live_server, ASK_QUERY).headers["Access-Control-Allow-Origin"] == "*"
+
+
+SD = "http://www.w3.org/ns/sparql-service-description#"
+
+
+def test_service_description_in_turtle(live_server):
+    r = requests.get(live_server + "/sparql", headers={"Accept": "text/turtle"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/turtle")
+    sd = Graph().parse(data=r.text, format="turtle")
+    endpoint = URIRef(live_server + "/sparql")
+    assert (endpoint, URIRef(SD + "endpoint"), endpoint) in sd
+    formats = set(sd.objects(endpoint, URIRef(SD + "resultFormat")))
+    assert URIRef("http://www.w3.org/ns/formats/SPARQL_Results_CSV") in formats
+    assert URIRef("http://www.w3.org/ns/formats/JSON-LD") in formats
+    names = {str(n) for n in sd.objects(None, URIRef(SD + "name"))}
+    assert GRAPH in names
+    assert sd.value(endpoint, URIRef("https://w3id.org/bpkg/service#maxResultRows")).toPython() == 500
+    assert sd.value(endpoint, URIRef("https://w3id.org/bpkg/service#queryTimeoutSeconds")).toPython() == 2
+    assert (endpoint, URIRef(SD + "supportedLanguage"), URIRef(SD + "SPARQL11Update")) not in sd
+
+
+def test_service_description_is_the_ui_for_browsers(live_server):
+    r = requests.get(live_server + "/sparql", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert "yasgui" in r.text.lower()
+
+
+def test_sandbox_is_absent_by_default(live_server):
+    r = requests.post(live_server + "/sandbox/aaaaaaaaaaaaaaaaaaaa/sparql", data="CLEAR ALL",
+                      headers={"Content-Type": "application/sparql-update"})
+    assert r.status_code == 404
+
+
+def test_curl_style_json_round_trip(live_server):
+    """What the README shows: a plain POST of a query, JSON back, stable column names."""
+    r = requests.post(live_server + "/sparql", data=LABEL_QUERY,
+                      headers={"Content-Type": "application/sparql-query", "Accept": "application/json"})
+    assert json.loads(r.text)["results"]["bindings"][0]["label"]["value"] == "Silk Routes"

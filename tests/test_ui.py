@@ -1,0 +1,71 @@
+"""The YASGUI page in a real headless Chromium (Debian's), with every host but 127.0.0.1
+unresolvable, so the test also proves the page needs no internet."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("Debian chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)")
+    if not (ROOT / "node_modules" / "@zazuko" / "yasgui" / "build" / "yasgui.min.js").exists():
+        pytest.skip("YASGUI is not installed: run `npm install` in the project folder")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_root_page_runs_a_query_and_shows_rows(browser, live_server, kg):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(live_server + "/")
+    wait = WebDriverWait(browser, 20)
+    button = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".yasqe_queryButton")))
+    button.click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".yasr table tbody tr")) > 1)
+    table = browser.find_element(By.CSS_SELECTOR, ".yasr table").text
+
+    # The default query lists states with English names; the first one must be on screen.
+    first = requests.get(live_server + "/sparql", params={"query": """
+        PREFIX bp: <https://w3id.org/bpkg/ontology#>
+        PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+        SELECT ?label WHERE { ?s a bp:State ; skos:prefLabel ?label FILTER (LANG(?label) = "en") }
+        ORDER BY ?label LIMIT 1"""}).json()["results"]["bindings"][0]["label"]["value"]
+    assert first in table
+
+
+def test_named_queries_are_example_tabs(browser, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(live_server + "/")
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".yasqe_queryButton"))
+    names = browser.execute_script(
+        "return Object.values(window.bpkgYasgui._tabs).map(t => t.getName());")
+    expected = sorted(p.stem for p in (ROOT / "queries").glob("*.rq"))
+    assert expected and set(expected) <= set(names)
