@@ -639,7 +639,8 @@ class Validator:
                 node_shape=self._parents.get(shape_in_graph, shape_in_graph if isinstance(shape_in_graph, URIRef) else None),
                 name=str(self.shapes.value(shape_in_graph, SH.name)) if self.shapes.value(shape_in_graph, SH.name) else None,
                 path=self._path_in_shapes(shape_in_graph, path),
-                path_text=_path_text(report, path),
+                path_text=_path_text(*((self.shapes, self._path_in_shapes(shape_in_graph, path))
+                                       if isinstance(path, BNode) else (report, path))),
                 value=report.value(node, SH.value),
             ))
         return out

@@ -157,7 +157,7 @@ function timelineSpec(data) {
   // Room on the right for the open ends and their "end not known" labels.
   const years = data.projects.map((p) => p.start).concat(data.markers.map((m) => m.date), open.map((p) => p.until))
     .map((d) => Number(d.slice(0, 4)));
-  const domain = [{ year: Math.min(...years) - 1 }, { year: Math.max(...years) + 3 }];
+  const domain = [Date.UTC(Math.min(...years) - 1, 0, 1), Date.UTC(Math.max(...years) + 3, 0, 1)];
   const projectTooltip = [
     { field: "label", title: "Project" }, { field: "period", title: "Period" },
     { field: "funders", title: "Funders" }, { field: "implementers", title: "Implementers" },
@@ -172,7 +172,7 @@ function timelineSpec(data) {
         data: { values: data.projects.filter((p) => p.endKnown).map((p) => ({ ...p, row: p.name })) },
         mark: { type: "bar", color: "#1f6fb4", height: 14, cornerRadius: 2 },
         encoding: {
-          x: { field: "start", type: "temporal", title: null, scale: { domain }, axis: { format: "%Y", grid: true } },
+          x: { field: "start", type: "temporal", title: null, scale: { domainMin: domain[0], domainMax: domain[1] }, axis: { format: "%Y", grid: true } },
           x2: { field: "end" },
           tooltip: projectTooltip,
         },
