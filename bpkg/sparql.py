@@ -2,17 +2,25 @@
 
 A query goes through, in this order:
 
-1. **screen** (in the server process, cheap): unicode escapes expanded as the spec says,
-   then a length cap and a nesting-depth cap. Measured: a 12 kB deeply nested query
-   segfaults pyoxigraph, so nothing deep reaches any parser.
-2. a **forked child** with its network namespace unshared (no interface, not even
-   loopback, where the kernel allows it), an address-space limit, and a SIGKILL at the
-   deadline. Threads cannot be stopped in Python and Oxigraph ignores timeouts for some
-   queries; a process can always be killed, and an engine crash costs one request.
-3. in the child, the **gate**: rdflib's parser (parse only, never rdflib's evaluator)
-   must accept the text, which must be a query (updates are refused), contain no
-   ``SERVICE`` anywhere, and name in ``FROM``/``FROM NAMED`` only graphs the dataset
-   holds. Only then does pyoxigraph run it.
+1. **screen** (in the server process, microseconds): unicode escapes expanded as the
+   spec says, then a length cap and a nesting-depth cap. Measured: a 12 kB deeply nested
+   query segfaults pyoxigraph, so nothing deep reaches any parser.
+2. **gate** (in the server process, lexical, no parser): the text is tokenised with
+   strings, IRIs, comments, variables and prefixed names set apart, then refused if any
+   keyword is ``SERVICE`` or an update operation (``LOAD``, ``INSERT``, ``DROP`` ...), or
+   if ``FROM``/``FROM NAMED`` names a graph the dataset does not hold (prefixed names
+   resolved with the query's own ``PREFIX``/``BASE``). The same scan gives the query form,
+   so the result format is negotiated (406) before any engine is involved.
+3. a **query worker**: a process without network (its network namespace unshared, so
+   not even loopback), under an address-space limit, killed with SIGKILL at the deadline.
+   Threads cannot be stopped in Python and Oxigraph ignores timeouts for some queries; a
+   process can always be killed, and an engine crash costs one request. The web server
+   keeps a small pool of such workers, forked once from the loaded server (they share the
+   store copy-on-write) and replaced when one is killed or dies; one-shot callers (the
+   CLI, the update sandbox) fork one child per query. In the worker pyoxigraph parses
+   (a syntax error comes back as 400 with line and column) and evaluates. The lexical
+   gate decides what is refused and why; the network-less worker is the hard guarantee
+   behind it, should the gate ever misread a query.
 4. **limits** while serialising: a row cap and a byte cap, reported, never a broken
    document.
 
@@ -22,6 +30,7 @@ never touch the bundled graph.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import os
@@ -29,15 +38,15 @@ import re
 import resource
 import select
 import signal
+import socket
+import struct
 import threading
 import time
+import urllib.parse
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import pyoxigraph as ox
-from pyparsing import ParseException
-from rdflib.plugins.sparql.parser import expandUnicodeEscapes, parseQuery, parseUpdate
-from rdflib.plugins.sparql.parserutils import CompValue
 
 from . import formats
 from .namespaces import PREFIXES
@@ -45,13 +54,13 @@ from .namespaces import PREFIXES
 
 @dataclass(frozen=True)
 class Limits:
-    timeout: float = 5.0  # seconds per query, parse included
+    timeout: float = 5.0  # seconds per query, waiting for a worker included
     max_rows: int = 10_000  # solutions (SELECT) or triples (CONSTRUCT/DESCRIBE)
     max_bytes: int = 16 * 1024 * 1024  # serialised response
     max_query_chars: int = 20_000
     max_depth: int = 40  # nested { ( [
-    memory_mb: int = 2048  # extra address space a query child may use
-    max_workers: int = 4  # query children at once; more wait, then get 503
+    memory_mb: int = 2048  # extra address space a query process may use
+    max_workers: int = 4  # query processes at once; more wait (up to the deadline), then get 503
 
     @classmethod
     def from_config(cls, config) -> "Limits":
@@ -89,128 +98,350 @@ class Result:
     truncated: str | None = None  # None, "rows" or "bytes"
 
 
+@dataclass
+class Request:
+    """One query as the protocol gives it."""
+
+    query: str
+    accept: str | None = None
+    format: str | None = None
+    default_graphs: list[str] = field(default_factory=list)
+    named_graphs: list[str] = field(default_factory=list)
+    base_iri: str | None = None
+
+
 # -- 1. screen ------------------------------------------------------------------------
 
-_IRIREF = re.compile(r'<[^<>"{}|^`\\\x00-\x20]*>')
-_STRING = re.compile(r"'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'(?:[^'\\\n\r]|\\.)*'|\"(?:[^\"\\\n\r]|\\.)*\"", re.S)
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
 
-def tokens(text: str):
-    """(position, token, depth) for the structure of ``text``: words and brackets.
+def _unescape(match: re.Match) -> str:
+    code = int(match.group(1) or match.group(2), 16)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise SparqlError(400, f"the escape {match.group()} is not a unicode character")
+    return chr(code)
 
-    Strings, IRIs and comments are skipped, so a ``{`` inside a literal does not count.
-    """
+
+def expand_unicode_escapes(text: str) -> str:
+    """``\\uXXXX``/``\\UXXXXXXXX`` replaced everywhere, before tokenising (SPARQL 1.1 §19.2):
+    ``S\\u0045RVICE`` *is* the keyword SERVICE. pyoxigraph does not do this itself (it
+    rejects such a query), so expanding here both finds hidden keywords and keeps valid
+    escapes working."""
+    return _ESCAPE.sub(_unescape, text) if "\\" in text else text
+
+
+# The lexical pieces of SPARQL that can hide a keyword or a bracket (SPARQL 1.1 §19.8).
+# Each is at least as permissive as the grammar, so the scanner never reads as code
+# what the parser reads as a string, an IRI or a comment.
+_IRIREF = re.compile(r'<([^<>"{}|^`\\\x00-\x20]*)>')
+_STRING = re.compile(r"'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\""
+                     r"|'(?:[^'\\\n\r]|\\.)*'|\"(?:[^\"\\\n\r]|\\.)*\"", re.S)
+_PN_EXTRA = "\u00b7\u0300-\u036f\u203f\u2040"
+_LOCAL_ESC = r"\\[_~.\-!$&'()*+,;=/?#@%]|%[0-9A-Fa-f]{2}"
+# PNAME_NS or PNAME_LN: prefix (may be empty) ':' local name (may be empty; no trailing '.').
+_PNAME = re.compile(rf"((?:[^\W\d_](?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?)?):"
+                    rf"((?:[\w:]|{_LOCAL_ESC})(?:(?:[\w.:\-{_PN_EXTRA}]|{_LOCAL_ESC})*(?:[\w:\-{_PN_EXTRA}]|{_LOCAL_ESC}))?)?")
+_BLANK = re.compile(rf"_:[\w](?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?")
+_VAR = re.compile(rf"[?$][\w{_PN_EXTRA}]+")
+_LANGTAG = re.compile(r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*")
+_WORD = re.compile(r"[^\W\d_]\w*")
+_NUMBER = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Token:
+    pos: int
+    kind: str  # word, iri, pname, open, close, backslash, string (unterminated: the rest of the text)
+    text: str  # the word, the IRI (without <>), the whole prefixed name, or the bracket
+    depth: int
+
+
+def lex(text: str):
+    """The tokens of ``text`` that matter to the gate: words (keywords, function names),
+    IRIs, prefixed names and brackets, with the bracket depth. Strings, comments,
+    variables, blank nodes, language tags and numbers are skipped."""
     depth, i, n = 0, 0, len(text)
     while i < n:
         c = text[i]
-        if c == "#":
+        if c in " \t\r\n":
+            i += 1
+        elif c == "#":
             j = text.find("\n", i)
             i = n if j < 0 else j + 1
         elif c in "'\"":
             m = _STRING.match(text, i)
-            i = m.end() if m else i + 1
+            if not m:  # unterminated: the parser will say where; nothing after it is code
+                yield Token(i, "string", text[i:], depth)
+                return
+            i = m.end()
         elif c == "<" and (m := _IRIREF.match(text, i)):
+            yield Token(i, "iri", m.group(1), depth)
             i = m.end()
         elif c in "{([":
             depth += 1
-            yield i, c, depth
+            yield Token(i, "open", c, depth)
             i += 1
         elif c in "})]":
-            yield i, c, depth
+            yield Token(i, "close", c, depth)
             depth -= 1
             i += 1
-        elif c.isalpha() or c == "_":
-            m = _WORD.match(text, i)
-            yield i, m.group(), depth
+        elif c in "?$" and (m := _VAR.match(text, i)):
             i = m.end()
-        elif c in "?$:":  # variables and prefixed names are not keywords
-            m = _WORD.match(text, i + 1)
+        elif c == "@" and (m := _LANGTAG.match(text, i)):
+            i = m.end()
+        elif c == "_" and (m := _BLANK.match(text, i)):
+            i = m.end()
+        elif (c == ":" or c.isalpha()) and (m := _PNAME.match(text, i)):
+            yield Token(i, "pname", m.group(), depth)
+            i = m.end()
+        elif c.isdigit() or c == ".":
+            m = _NUMBER.match(text, i)
             i = m.end() if m else i + 1
+        elif m := _WORD.match(text, i):
+            yield Token(i, "word", m.group(), depth)
+            i = m.end()
+        elif c == "\\":  # never valid here (escapes were expanded); a later pass must not find one
+            yield Token(i, "backslash", c, depth)
+            i += 1
         else:
             i += 1
+
+
+def tokens(text: str):
+    """(position, token, depth) for the words and brackets of ``text`` (strings, IRIs,
+    comments, variables and prefixed names skipped)."""
+    for tok in lex(text):
+        if tok.kind in ("word", "open", "close"):
+            yield tok.pos, tok.text, tok.depth
 
 
 def screen(text: str, limits: Limits, what: str = "query") -> str:
     """The cheap checks before any parser: returns the text with escapes expanded."""
     if len(text) > limits.max_query_chars:
         raise SparqlError(413, f"the {what} is {len(text)} characters long; the limit is {limits.max_query_chars}")
-    text = expandUnicodeEscapes(text)
+    text = expand_unicode_escapes(text)
     if not text.strip():
         raise SparqlError(400, f"the {what} is empty")
-    deepest = max((d for _, t, d in tokens(text) if t in "{(["), default=0)
+    deepest = max((t.depth for t in lex(text) if t.kind == "open"), default=0)
     if deepest > limits.max_depth:
         raise SparqlError(400, f"the {what} nests brackets {deepest} deep; the limit is {limits.max_depth}")
     return text
 
 
-# -- 3. gate --------------------------------------------------------------------------
+# -- 2. gate --------------------------------------------------------------------------
 
-def _walk(node):
-    """Every CompValue in an rdflib parse tree."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, CompValue):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)) or type(item).__name__ == "ParseResults":
-            stack.extend(item)
+FORMS = ("SELECT", "CONSTRUCT", "DESCRIBE", "ASK")
+# Keywords that exist only in SPARQL Update; none can appear in a valid query.
+UPDATE_KEYWORDS = frozenset({"LOAD", "INSERT", "DELETE", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY",
+                             "WITH", "USING"})
+SERVICE_REFUSED = ("SERVICE is not allowed: this endpoint never contacts other services on a query's behalf")
+UPDATE_REFUSED = ("this is a SPARQL Update; the endpoint is read-only and refuses updates "
+                  "(LOAD, INSERT, DELETE, CLEAR, DROP, ...)")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
-def syntax_message(exc: ParseException, text: str, what: str) -> str:
-    line = text.splitlines()[exc.lineno - 1] if exc.lineno - 1 < len(text.splitlines()) else ""
-    found = repr(text[exc.loc:exc.loc + 20]) if exc.loc < len(text) else "the end of the text"
-    return (f"{what} syntax error at line {exc.lineno}, column {exc.col}: unexpected {found} "
-            f"({exc.msg})\n  {line}\n  {' ' * (exc.col - 1)}^")
+@dataclass(frozen=True)
+class Plan:
+    """A query that passed the gate, and what the scan learnt about it."""
+
+    query: str  # the screened text (escapes expanded): what the engine parses
+    form: str | None  # SELECT, CONSTRUCT, DESCRIBE, ASK; None if the scan found none (the parser will say why)
+    from_default: tuple[str, ...] = ()
+    from_named: tuple[str, ...] = ()
+    format: formats.Format | None = None  # negotiated from the form; None when the form is unknown
+
+    @property
+    def family(self) -> str | None:
+        return None if self.form is None else "graph" if self.form in ("CONSTRUCT", "DESCRIBE") else "tabular"
 
 
-def _field(node: CompValue, name: str):
-    """A parse-tree field or None (CompValue.get returns the key itself when absent)."""
-    return node[name] if name in node else None
+def _resolve(iri: str, base: str | None) -> str:
+    if _SCHEME.match(iri) or not base:
+        return iri
+    return urllib.parse.urljoin(base, iri)
 
 
-def _refuse_service(tree) -> None:
-    if any(c.name == "ServiceGraphPattern" for c in _walk(tree)):
-        raise SparqlError(400, "SERVICE is not allowed: this endpoint never contacts other services "
-                               "on a query's behalf")
+def _expand_pname(pname: str, prefixes: dict[str, str]) -> str:
+    prefix, _, local = pname.partition(":")
+    if prefix not in prefixes:
+        raise SparqlError(400, f"the prefix {prefix}: in {pname} is not declared (add PREFIX {prefix}: <...>)")
+    return prefixes[prefix] + re.sub(r"\\(.)", r"\1", local)
 
 
-def gate(text: str, graph_names: frozenset[str]) -> tuple[str, list[str], list[str]]:
-    """Parse and check a query; returns (form, FROM graphs, FROM NAMED graphs)."""
+def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None) -> Plan:
+    """Refuse SERVICE, updates and FROM/FROM NAMED outside the dataset; return the plan.
+
+    ``text`` must have been screened (escapes expanded). Purely lexical: a keyword inside
+    a string, an IRI or a comment is no keyword, and prefixed names, variables and
+    language tags are never taken for one, whatever their spelling.
+    """
+    toks = list(lex(text))
+    prefixes, base = dict(PREFIXES), base_iri  # pyoxigraph gets PREFIXES too; the query's own win
+    form, default, named = None, [], []
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok.kind == "backslash":
+            raise SparqlError(400, f"query syntax error at character {tok.pos + 1}: a backslash outside a string, "
+                                   "an IRI or a prefixed name")
+        if tok.kind != "word":
+            i += 1
+            continue
+        word = tok.text.upper()
+        after = toks[i + 1] if i + 1 < len(toks) else None
+        if word == "SERVICE":
+            raise SparqlError(400, SERVICE_REFUSED)
+        if word in UPDATE_KEYWORDS:
+            raise SparqlError(400, UPDATE_REFUSED)
+        if form is None and word in FORMS:
+            form = word
+        elif word == "BASE" and after is not None and after.kind == "iri":
+            base = _resolve(after.text, base)
+            i += 1
+        elif (word == "PREFIX" and after is not None and after.kind == "pname" and after.text.endswith(":")
+              and i + 2 < len(toks) and toks[i + 2].kind == "iri"):
+            prefixes[after.text[:-1]] = _resolve(toks[i + 2].text, base)
+            i += 2
+        elif word == "FROM":
+            is_named = after is not None and after.kind == "word" and after.text.upper() == "NAMED"
+            j = i + 2 if is_named else i + 1
+            keyword = "FROM NAMED" if is_named else "FROM"
+            graph = toks[j] if j < len(toks) else None
+            if graph is not None and graph.kind == "iri":
+                iri = _resolve(graph.text, base)
+            elif graph is not None and graph.kind == "pname":
+                iri = _expand_pname(graph.text, prefixes)
+            else:
+                raise SparqlError(400, f"{keyword} must be followed by a graph IRI")
+            if iri not in graph_names:
+                raise SparqlError(400, f"{keyword} <{iri}> names a graph that is not in this dataset; the endpoint "
+                                       "never fetches graphs from elsewhere (the service description lists the graphs)")
+            (named if is_named else default).append(iri)
+            i = j
+        i += 1
+    return Plan(text, form, tuple(default), tuple(named))
+
+
+def prepare(target: Target, req: Request, limits: Limits) -> Plan:
+    """Screen, gate and negotiate, all in this process and without a parser: every refusal
+    (400, 406, 413) happens here, before any engine sees the query."""
+    plan = gate(screen(req.query, limits), target.graph_names, req.base_iri)
+    if plan.family is None:
+        return plan
     try:
-        tree = parseQuery(text)
-    except ParseException as exc:
+        fmt = formats.choose(plan.family, req.accept, req.format)
+    except formats.NotAcceptable as exc:
+        raise SparqlError(406, str(exc)) from None
+    return Plan(plan.query, plan.form, plan.from_default, plan.from_named, fmt)
+
+
+def syntax_message(exc: SyntaxError, text: str, what: str = "query") -> str:
+    """pyoxigraph's "error at L:C: expected ..." as line, column and a caret under the spot."""
+    message = " ".join(str(exc).split())
+    m = re.match(r"error at (\d+):(\d+)(?:-\d+:\d+)?: (.*)", message)
+    if not m:
+        return f"{what} syntax error: {message[:400]}"
+    line_no, col, detail = int(m.group(1)), int(m.group(2)), m.group(3)
+    if len(detail) > 300:
+        detail = detail[:300] + " ..."
+    lines = text.splitlines()
+    line = lines[line_no - 1] if 0 < line_no <= len(lines) else ""
+    return f"{what} syntax error at line {line_no}, column {col}: {detail}\n  {line}\n  {' ' * max(col - 1, 0)}^"
+
+
+# -- 4. evaluation and limits (inside a query process) --------------------------------
+
+def _dataset_arguments(target: Target, job: dict) -> dict:
+    """pyoxigraph's dataset arguments. Protocol parameters win over FROM (SPARQL 1.1 Protocol 2.1.4);
+    with neither, the default graph is the union of the named graphs."""
+    default, named = (job["default_graphs"], job["named_graphs"]) if (job["default_graphs"] or job["named_graphs"]) \
+        else (job["from_default"], job["from_named"])
+    if not default and not named:
+        return {"use_default_graph_as_union": True} if target.union_default else {}
+    # Graphs we do not hold are simply empty here: nothing is ever fetched.
+    return {"default_graph": [ox.NamedNode(g) for g in default] or ox.DefaultGraph(),
+            "named_graphs": [ox.NamedNode(g) for g in named]}
+
+
+_FORMATS = {f.name: f for f in formats.TABULAR + formats.GRAPH}
+
+
+def _job(plan: Plan, req: Request, limits: Limits) -> dict:
+    """What a query process needs, as JSON (it crosses a process boundary)."""
+    return {"query": plan.query, "form": plan.form, "format": plan.format.name if plan.format else None,
+            "accept": req.accept, "format_param": req.format, "base_iri": req.base_iri,
+            "default_graphs": list(req.default_graphs), "named_graphs": list(req.named_graphs),
+            "from_default": list(plan.from_default), "from_named": list(plan.from_named),
+            "max_rows": limits.max_rows, "max_bytes": limits.max_bytes}
+
+
+def _evaluate(target: Target, job: dict) -> tuple[dict, bytes]:
+    try:
+        answer = target.store.query(job["query"], base_iri=job["base_iri"], prefixes=PREFIXES,
+                                    **_dataset_arguments(target, job))
+    except SyntaxError as exc:
+        raise SparqlError(400, syntax_message(exc, job["query"])) from None
+    if isinstance(answer, ox.QueryBoolean):
+        form, family = "ASK", "tabular"
+    elif isinstance(answer, ox.QuerySolutions):
+        form, family = "SELECT", "tabular"
+    else:
+        form, family = (job["form"] if job["form"] in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"), "graph"
+    fmt = _FORMATS.get(job["format"])
+    if fmt is None or fmt not in formats.family_formats(family):  # the scan did not know the form
         try:
-            parseUpdate(text)
-        except ParseException:
-            raise SparqlError(400, syntax_message(exc, text, "query")) from None
-        raise SparqlError(400, "this is a SPARQL Update; the endpoint is read-only and refuses updates "
-                               "(LOAD, INSERT, DELETE, CLEAR, DROP, ...)") from None
-    except RecursionError:
-        raise SparqlError(400, "the query is too deeply nested to parse") from None
-    query = tree[1]
-    _refuse_service(tree)
-    default, named = [], []
-    for clause in _field(query, "datasetClause") or []:
-        is_default = "default" in clause
-        iri = str(clause["default"] if is_default else clause["named"])
-        if iri not in graph_names:
-            keyword = "FROM" if is_default else "FROM NAMED"
-            raise SparqlError(400, f"{keyword} <{iri}> names a graph that is not in this dataset; the endpoint "
-                                   "never fetches graphs from elsewhere (the service description lists the graphs)")
-        (default if is_default else named).append(iri)
-    return query.name.removesuffix("Query").upper(), default, named
+            fmt = formats.choose(family, job["accept"], job["format_param"])
+        except formats.NotAcceptable as exc:
+            raise SparqlError(406, str(exc)) from None
+    max_rows, max_bytes = job["max_rows"], job["max_bytes"]
+    header = {"status": 200, "content_type": fmt.content_type, "form": form, "rows": 0, "truncated": None}
+    if isinstance(answer, ox.QueryBoolean):
+        return header, formats.boolean_result(fmt, bool(answer))
+    if isinstance(answer, ox.QuerySolutions):
+        writer = formats.TableWriter(fmt, [v.value for v in answer.variables], max_bytes)
+        for solution in answer:
+            if writer.rows >= max_rows:
+                header["truncated"] = "rows"
+                break
+            if not writer.add(solution):
+                header["truncated"] = "bytes"
+                break
+        header["rows"] = writer.rows
+        return header, writer.finish()
+    triples = []
+    for triple in answer:
+        if len(triples) >= max_rows:
+            header["truncated"] = "rows"
+            break
+        triples.append(triple)
+    body = formats.graph_result(fmt, triples)
+    while len(body) > max_bytes and triples:
+        header["truncated"] = "bytes"
+        triples = triples[: int(len(triples) * max_bytes / len(body) * 0.9)]
+        body = formats.graph_result(fmt, triples)
+    header["rows"] = len(triples)
+    return header, body
 
 
-# -- 2. the child process -------------------------------------------------------------
+def _outcome(job) -> tuple[dict, bytes]:
+    """``job()``'s (header, body), or a header describing why it failed."""
+    try:
+        return job()
+    except SparqlError as exc:
+        return {"status": exc.status, "message": exc.message}, b""
+    except MemoryError:  # the heap may be in pieces now: this process retires after answering
+        return {"status": 503, "message": "the query needed more memory than a query may use", "retire": True}, b""
+    except Exception as exc:  # an engine error on a client's query: say what it was
+        return {"status": 400, "message": f"the query could not be evaluated: {exc}"}, b""
+
+
+# -- 3. query processes ---------------------------------------------------------------
 
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-_slots: dict[int, threading.BoundedSemaphore] = {}
-_slots_lock = threading.Lock()
+_FRAME = struct.Struct(">IQ")  # header length, body length
+_SIZE_SLACK = 1 << 16
+WORKER_MAX_JOBS = 1000  # then a worker is replaced, so no slow growth lasts
 
 
 def isolate_network() -> bool:
@@ -238,182 +469,415 @@ def _limit_memory(extra_mb: int) -> None:
         pass  # no /proc or no permission: the deadline still holds
 
 
+def _become_query_process(keep_fd: int, memory_mb: int) -> None:
+    """First thing in a forked child: default signals, no descriptor but its own channel
+    (not the server's sockets, and not other workers' channels, whose end-of-file must
+    reach them when the server goes), no network, capped memory."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.closerange(3, keep_fd)
+    os.closerange(keep_fd + 1, max(keep_fd + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+    isolate_network()
+    _limit_memory(memory_mb)
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _write_frame(fd: int, header: dict, body: bytes = b"") -> None:
+    head = json.dumps(header).encode()
+    for part in (_FRAME.pack(len(head), len(body)) + head, body):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
+    """``n`` bytes from ``fd`` (None at end of file); past ``deadline`` raises _Deadline."""
+    buf = bytearray()
+    while len(buf) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline
+            if not select.select([fd], [], [], left)[0]:
+                continue
+        chunk = os.read(fd, min(n - len(buf), 1 << 20))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_frame(fd: int, deadline: float | None, max_size: int | None = None) -> tuple[dict, bytes] | None:
+    prefix = _read_exact(fd, _FRAME.size, deadline)
+    if prefix is None:
+        return None
+    head_size, body_size = _FRAME.unpack(prefix)
+    if max_size is not None and head_size + body_size > max_size + _SIZE_SLACK:  # the worker caps itself: a backstop
+        raise _TooLarge
+    head = _read_exact(fd, head_size, deadline)
+    body = _read_exact(fd, body_size, deadline) if body_size else b""
+    if head is None or body is None:
+        return None
+    return json.loads(head), body
+
+
+def _how_it_ended(status: int | None) -> str:
+    if status is None:
+        return "it stopped answering"
+    return f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}"
+
+
+def _crashed(status: int | None) -> SparqlError:
+    return SparqlError(400, f"the query engine failed on this query ({_how_it_ended(status)}); the server itself is "
+                            "unaffected. Simplify the query or narrow it down.")
+
+
+def _reap(pid: int, grace: float = 0.0) -> int | None:
+    """Wait for ``pid``; SIGKILL it if it has not ended within ``grace`` seconds."""
+    end = time.monotonic() + grace
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            if time.monotonic() >= end:
+                os.kill(pid, signal.SIGKILL)
+                return os.waitpid(pid, 0)[1]
+            time.sleep(0.005)
+    except (ChildProcessError, ProcessLookupError):
+        return None
+
+
+def _reap_later(pid: int) -> None:
+    # Unmapping a large forked address space takes milliseconds; don't make the client wait.
+    threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+
+
+# One-shot: a child per job (the CLI, the update sandbox's changing store, tests).
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
 def _slot(limits: Limits) -> threading.BoundedSemaphore:
     with _slots_lock:
         return _slots.setdefault(limits.max_workers, threading.BoundedSemaphore(limits.max_workers))
 
 
-def _in_child(write_fd: int, job) -> None:
-    """Run ``job()`` (returns (header dict, body bytes)) and send its outcome; never returns."""
-    code = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        try:
-            header, body = job()
-        except SparqlError as exc:
-            header, body = {"status": exc.status, "message": exc.message}, b""
-        except MemoryError:
-            header, body = {"status": 503, "message": "the query needed more memory than a query may use"}, b""
-        except Exception as exc:  # an engine error on a client's query: say what it was
-            header, body = {"status": 400, "message": f"the query could not be evaluated: {exc}"}, b""
-        data = json.dumps(header).encode() + b"\n" + body
-        view = memoryview(data)
-        while view:
-            view = view[os.write(write_fd, view):]
-        os.close(write_fd)  # EOF now: the parent need not wait for this process's teardown
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
-
-
 def run_isolated(job, limits: Limits) -> tuple[dict, bytes]:
-    """Run ``job`` in a forked child without network, under the deadline."""
+    """Run ``job()`` (returns (header dict, body bytes)) in a forked child without network,
+    under the deadline; raises SparqlError 503 at the deadline, 400 if the child dies."""
     slot = _slot(limits)
-    started = time.monotonic()
+    deadline = time.monotonic() + limits.timeout
     if not slot.acquire(timeout=limits.timeout):
         raise SparqlError(503, f"the server is busy ({limits.max_workers} queries running); try again shortly")
     try:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
-            os.close(read_fd)
-            isolate_network()
-            _limit_memory(limits.memory_mb)
-            _in_child(write_fd, job)
+            code = 0
+            try:
+                _become_query_process(write_fd, limits.memory_mb)
+                _write_frame(write_fd, *_outcome(job))
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
         os.close(write_fd)
-        return _collect(pid, read_fd, started + limits.timeout, limits)
+        try:
+            frame = _read_frame(read_fd, deadline, limits.max_bytes)
+        except _Deadline:
+            os.kill(pid, signal.SIGKILL)
+            _reap_later(pid)
+            raise SparqlError(503, f"the query was stopped at its deadline of {limits.timeout:g} s") from None
+        except _TooLarge:
+            os.kill(pid, signal.SIGKILL)
+            _reap_later(pid)
+            raise SparqlError(503, "the response grew past the size limit") from None
+        finally:
+            os.close(read_fd)
+        if frame is None:
+            raise _crashed(_reap(pid, grace=1.0))
+        _reap_later(pid)
+        return frame
     finally:
         slot.release()
 
 
-def _collect(pid: int, read_fd: int, deadline: float, limits: Limits) -> tuple[dict, bytes]:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                raise SparqlError(503, f"the query was stopped at its deadline of {limits.timeout:g} s")
-            ready, _, _ = select.select([read_fd], [], [], left)
-            if not ready:
+# Pooled: long-lived workers forked from the loaded server (the web endpoint).
+
+@dataclass(eq=False)
+class _Worker:
+    pid: int
+    channel: socket.socket
+    jobs: int = 0
+
+    @property
+    def fd(self) -> int:
+        return self.channel.fileno()
+
+    def alive(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+
+def _worker_loop(fd: int, target: Target) -> None:
+    """A worker's life: read a job, answer it, until the server closes the channel."""
+    served = 0
+    while True:
+        frame = _read_frame(fd, None)
+        if frame is None:
+            return
+        job, _ = frame
+        header, body = _outcome(lambda: _evaluate(target, job))
+        served += 1
+        if served >= WORKER_MAX_JOBS:
+            header["retire"] = True
+        _write_frame(fd, header, body)
+        if header.get("retire"):
+            return
+
+
+class WorkerPool:
+    """Up to ``size`` long-lived query processes for one read-only store.
+
+    A worker is forked when one is needed and none is idle (``start()`` forks them all
+    up front, before a threaded server starts), each isolated once (network, memory,
+    descriptors). A request takes an idle worker, waiting at most until its deadline
+    (then 503); at the deadline the worker is killed and a replacement forked in the
+    background; a worker that dies costs only the request it was running. Workers end
+    with the server: ``close()`` (also at exit) kills them by PID, and a worker whose
+    channel reaches end of file (the server died) exits by itself.
+
+    The store must not change after the pool is made: workers see it as it was at fork.
+    """
+
+    def __init__(self, target: Target, size: int, memory_mb: int):
+        self.target, self.size, self.memory_mb = target, max(1, size), memory_mb
+        self.owner = os.getpid()
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._all: dict[int, _Worker] = {}
+        self._starting = 0
+        self.closed = False
+
+    @property
+    def pids(self) -> list[int]:
+        with self._cond:
+            return sorted(self._all)
+
+    def start(self) -> "WorkerPool":
+        while self._reserve():
+            self._add(idle=True)
+        return self
+
+    def run(self, job: dict, limits: Limits) -> tuple[dict, bytes]:
+        deadline = time.monotonic() + limits.timeout
+        for _ in range(3):
+            worker = self._acquire(deadline)
+            try:
+                _write_frame(worker.fd, job)
+            except OSError:  # it died while idle: not this query's doing, try another
+                self._discard(worker, kill=True)
                 continue
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limits.max_bytes + (1 << 16):  # the child caps itself; this is a backstop
-                os.kill(pid, signal.SIGKILL)
-                raise SparqlError(503, "the response grew past the size limit")
-            chunks.append(chunk)
-    except BaseException:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-        raise
-    os.close(read_fd)
-    data = b"".join(chunks)
-    head, sep, body = data.partition(b"\n")
-    if sep:
-        # Unmapping a large forked address space takes milliseconds; don't make the client wait.
-        threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
+            return self._reply(worker, deadline, limits)
+        raise SparqlError(503, "no query worker could be started; try again shortly")
+
+    def close(self) -> None:
+        if self.owner != os.getpid():  # a copy inherited through fork: the workers are not ours
+            return
+        with self._cond:
+            self.closed = True
+            workers = list(self._all.values())
+            self._all.clear()
+            self._idle.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            worker.channel.close()
+        for worker in workers:
+            _reap(worker.pid)
+
+    # -- internals
+
+    def _reply(self, worker: _Worker, deadline: float, limits: Limits) -> tuple[dict, bytes]:
+        try:
+            frame = _read_frame(worker.fd, deadline, limits.max_bytes)
+        except _Deadline:
+            self._discard(worker, kill=True)
+            raise SparqlError(503, f"the query was stopped at its deadline of {limits.timeout:g} s") from None
+        except _TooLarge:
+            self._discard(worker, kill=True)
+            raise SparqlError(503, "the response grew past the size limit") from None
+        except BaseException:  # the worker is mid-answer: it cannot serve anyone else
+            self._discard(worker, kill=True)
+            raise
+        if frame is None:
+            self._discard(worker, kill=False, reap_later=False)
+            raise _crashed(_reap(worker.pid, grace=1.0))
+        header, body = frame
+        if header.pop("retire", False):  # it exits by itself after this answer
+            self._discard(worker, kill=False)
+        else:
+            self._release(worker)
+        return header, body
+
+    def _reserve(self) -> bool:
+        """Claim the right to fork one more worker (False when the pool is full or closed)."""
+        with self._cond:
+            if self.closed or len(self._all) + self._starting >= self.size:
+                return False
+            self._starting += 1
+            return True
+
+    def _add(self, idle: bool) -> _Worker | None:
+        """Fork a worker for a reservation; idle=True puts it in the idle list."""
+        try:
+            worker = self._spawn()
+        except OSError:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify()
+            return None
+        with self._cond:
+            self._starting -= 1
+            if self.closed:
+                os.kill(worker.pid, signal.SIGKILL)
+                _reap_later(worker.pid)
+                worker.channel.close()
+                return None
+            self._all[worker.pid] = worker
+            if idle:
+                self._idle.append(worker)
+                self._cond.notify()
+        return worker
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                _become_query_process(theirs.fileno(), self.memory_mb)
+                _worker_loop(theirs.fileno(), self.target)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        theirs.close()
+        return _Worker(pid, ours)
+
+    def _acquire(self, deadline: float) -> _Worker:
+        with self._cond:
+            while True:
+                if self.closed:
+                    raise SparqlError(503, "the server is shutting down")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        return worker
+                    self._all.pop(worker.pid, None)
+                    worker.channel.close()
+                if len(self._all) + self._starting < self.size:
+                    self._starting += 1
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SparqlError(503, f"the server is busy ({self.size} queries running); try again shortly")
+                self._cond.wait(left)
+        worker = self._add(idle=False)
+        if worker is None:
+            raise SparqlError(503, "no query worker could be started; try again shortly")
+        return worker
+
+    def _release(self, worker: _Worker) -> None:
+        with self._cond:
+            if worker.pid in self._all:
+                self._idle.append(worker)
+                self._cond.notify()
+
+    def _discard(self, worker: _Worker, kill: bool, reap_later: bool = True) -> None:
+        """Forget a worker (killing it if asked) and fork its replacement in the background."""
+        with self._cond:
+            self._all.pop(worker.pid, None)
+            self._cond.notify()
+        if kill:
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        worker.channel.close()
+        if reap_later:
+            _reap_later(worker.pid)
+        threading.Thread(target=self._refill, daemon=True).start()
+
+    def _refill(self) -> None:
+        while self._reserve():
+            if self._add(idle=True) is None:
+                return
+
+
+_pools: "OrderedDict[int, WorkerPool]" = OrderedDict()
+_pools_lock = threading.Lock()
+_MAX_POOLS = 4  # one per store served; more only in tests that build several graphs
+
+
+def worker_pool(target: Target, limits: Limits) -> WorkerPool:
+    """The worker pool of this process for ``target``'s store (made on first use)."""
+    key = id(target.store)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is not None and pool.owner == os.getpid() and pool.target.store is target.store and not pool.closed:
+            _pools.move_to_end(key)
+            return pool
+        pool = _pools[key] = WorkerPool(target, limits.max_workers, limits.memory_mb)
+        evicted = [_pools.popitem(last=False)[1] for _ in range(len(_pools) - _MAX_POOLS)]
+    for old in evicted:
+        old.close()
+    return pool
+
+
+def shutdown_pools() -> None:
+    """Stop every worker this process forked (at exit, and in tests' teardown)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
+
+
+atexit.register(shutdown_pools)
+
+
+# -- running a query ----------------------------------------------------------------------
+
+def run(target: Target, plan: Plan, req: Request, limits: Limits, pool: WorkerPool | None = None) -> Result:
+    """Evaluate a prepared query in a query process: a pool's worker, or a one-shot child."""
+    job = _job(plan, req, limits)
+    if pool is None:
+        header, body = run_isolated(lambda: _evaluate(target, job), limits)
     else:
-        _, status = os.waitpid(pid, 0)
-        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}"
-        raise SparqlError(400, f"the query engine failed on this query ({how}); the server itself is unaffected. "
-                               "Simplify the query or narrow it down.")
-    return json.loads(head), body
-
-
-# -- 4. evaluation and limits ---------------------------------------------------------
-
-@dataclass
-class Request:
-    """One query as the protocol gives it."""
-
-    query: str
-    accept: str | None = None
-    format: str | None = None
-    default_graphs: list[str] = field(default_factory=list)
-    named_graphs: list[str] = field(default_factory=list)
-    base_iri: str | None = None
-
-
-def _dataset_arguments(target: Target, req: Request, from_default: list[str], from_named: list[str]) -> dict:
-    """pyoxigraph's dataset arguments. Protocol parameters win over FROM (SPARQL 1.1 Protocol 2.1.4);
-    with neither, the default graph is the union of the named graphs."""
-    default, named = (req.default_graphs, req.named_graphs) if (req.default_graphs or req.named_graphs) \
-        else (from_default, from_named)
-    if not default and not named:
-        return {"use_default_graph_as_union": True} if target.union_default else {}
-    # Graphs we do not hold are simply empty here: nothing is ever fetched.
-    return {"default_graph": [ox.NamedNode(g) for g in default] or ox.DefaultGraph(),
-            "named_graphs": [ox.NamedNode(g) for g in named]}
-
-
-_gate_cache: "OrderedDict[tuple[str, frozenset[str]], tuple[str, list[str], list[str]]]" = OrderedDict()
-_GATE_CACHE_SIZE = 512
-
-
-def _evaluate(target: Target, req: Request, limits: Limits, checked=None) -> tuple[dict, bytes]:
-    form, from_default, from_named = checked or gate(req.query, target.graph_names)
-    family = "graph" if form in ("CONSTRUCT", "DESCRIBE") else "tabular"
-    try:
-        fmt = formats.choose(family, req.accept, req.format)
-    except formats.NotAcceptable as exc:
-        raise SparqlError(406, str(exc)) from None
-    try:
-        answer = target.store.query(req.query, base_iri=req.base_iri, prefixes=PREFIXES,
-                                    **_dataset_arguments(target, req, from_default, from_named))
-    except SyntaxError as exc:  # rdflib accepted what Oxigraph does not
-        raise SparqlError(400, f"query syntax error: {exc}") from None
-    header = {"status": 200, "content_type": fmt.content_type, "form": form, "rows": 0, "truncated": None,
-              "gate": [form, from_default, from_named]}
-    if isinstance(answer, ox.QueryBoolean):
-        return header, formats.boolean_result(fmt, bool(answer))
-    if isinstance(answer, ox.QuerySolutions):
-        writer = formats.TableWriter(fmt, [v.value for v in answer.variables], limits.max_bytes)
-        for solution in answer:
-            if writer.rows >= limits.max_rows:
-                header["truncated"] = "rows"
-                break
-            if not writer.add(solution):
-                header["truncated"] = "bytes"
-                break
-        header["rows"] = writer.rows
-        return header, writer.finish()
-    triples = []
-    for triple in answer:
-        if len(triples) >= limits.max_rows:
-            header["truncated"] = "rows"
-            break
-        triples.append(triple)
-    body = formats.graph_result(fmt, triples)
-    while len(body) > limits.max_bytes and triples:
-        header["truncated"] = "bytes"
-        triples = triples[: int(len(triples) * limits.max_bytes / len(body) * 0.9)]
-        body = formats.graph_result(fmt, triples)
-    header["rows"] = len(triples)
-    return header, body
-
-
-def execute(target: Target, req: Request, limits: Limits = Limits()) -> Result:
-    """Run one read-only query safely; raises :class:`SparqlError` with an HTTP status."""
-    req.query = screen(req.query, limits)
-    # rdflib's parser takes 10-300 ms per query; a text that passed the gate once (against
-    # the same graph names) passes again, so repeated queries skip the parse.
-    key = (req.query, target.graph_names)
-    checked = _gate_cache.get(key)
-    header, body = run_isolated(lambda: _evaluate(target, req, limits, checked), limits)
+        header, body = pool.run(job, limits)
     if header["status"] != 200:
         raise SparqlError(header["status"], header["message"])
-    with _slots_lock:
-        _gate_cache[key] = tuple(header["gate"])
-        _gate_cache.move_to_end(key)
-        while len(_gate_cache) > _GATE_CACHE_SIZE:
-            _gate_cache.popitem(last=False)
     return Result(body, header["content_type"], header["form"], header["rows"], header["truncated"])
+
+
+def execute(target: Target, req: Request, limits: Limits = Limits(), pool: WorkerPool | None = None) -> Result:
+    """Run one read-only query safely; raises :class:`SparqlError` with an HTTP status."""
+    return run(target, prepare(target, req, limits), req, limits, pool)
 
 
 # -- the test sandbox's updates -------------------------------------------------------
@@ -439,25 +903,61 @@ def _inject_using(text: str, using: list[str], using_named: list[str]) -> str:
 def run_update(store: ox.Store, text: str, limits: Limits, base_iri: str | None = None,
                using: list[str] = (), using_named: list[str] = ()) -> None:
     """Apply an update to the sandbox store (never the bundled graph). LOAD and SERVICE
-    stay refused: even the test instance fetches nothing."""
+    stay refused: even the test instance fetches nothing.
+
+    Updates run in this process (the sandbox store lives here), so two independent checks
+    stand before pyoxigraph: the lexical scan and rdflib's parse tree. Neither is on the
+    query path; rdflib is imported only when the sandbox is used.
+    """
     text = screen(text, limits, "update")
+    words = {tok.text.upper() for tok in lex(text) if tok.kind == "word"}
+    if "SERVICE" in words:
+        raise SparqlError(400, SERVICE_REFUSED)
+    if "LOAD" in words:
+        raise SparqlError(400, "LOAD is not allowed: this endpoint never fetches data from elsewhere")
+    if any(tok.kind == "backslash" for tok in lex(text)):
+        raise SparqlError(400, "update syntax error: a backslash outside a string, an IRI or a prefixed name")
+    from pyparsing import ParseException
+    from rdflib.plugins.sparql.parser import parseUpdate
+    from rdflib.plugins.sparql.parserutils import CompValue
+
     try:
         tree = parseUpdate(text)
     except ParseException as exc:
-        raise SparqlError(400, syntax_message(exc, text, "update")) from None
+        line = text.splitlines()[exc.lineno - 1] if exc.lineno - 1 < len(text.splitlines()) else ""
+        raise SparqlError(400, f"update syntax error at line {exc.lineno}, column {exc.col}: {exc.msg}\n"
+                               f"  {line}\n  {' ' * (exc.col - 1)}^") from None
     except RecursionError:
         raise SparqlError(400, "the update is too deeply nested to parse") from None
-    _refuse_service(tree)
-    operations = list(_field(tree, "request") or [])
+    nodes = list(_walk(tree, CompValue))
+    if any(node.name == "ServiceGraphPattern" for node in nodes):
+        raise SparqlError(400, SERVICE_REFUSED)
+    operations = list(tree["request"] if "request" in tree else [])
     if any(op.name == "Load" for op in operations):
         raise SparqlError(400, "LOAD is not allowed: this endpoint never fetches data from elsewhere")
     if using or using_named:
-        if any(_field(op, "using") or _field(op, "withClause") for op in operations):
+        if "USING" in words or "WITH" in words:
             raise SparqlError(400, "using-graph-uri/using-named-graph-uri cannot be combined with USING or WITH "
                                    "in the update (SPARQL 1.1 Protocol 2.2.3)")
         text = _inject_using(text, list(using), list(using_named))
     try:
         with _update_lock:
             store.update(text, base_iri=base_iri, prefixes=PREFIXES)
-    except (SyntaxError, OSError, ValueError) as exc:
+    except SyntaxError as exc:
+        raise SparqlError(400, syntax_message(exc, text, "update")) from None
+    except (OSError, ValueError) as exc:
         raise SparqlError(400, f"the update failed: {exc}") from None
+
+
+def _walk(node, comp_value):
+    """Every CompValue in an rdflib parse tree."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, comp_value):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)) or type(item).__name__ == "ParseResults":
+            stack.extend(item)

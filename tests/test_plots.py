@@ -6,6 +6,7 @@ changes the expected figure; the one fixed number is the issue's own (28 alignme
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -174,6 +175,29 @@ def test_explore_json_matches_the_named_queries(client, kg, figure):
     assert again.status_code == 304
 
 
+EMPTY_GRAPH = """PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+<https://w3id.org/bpkg/id/scheme/nothing> skos:prefLabel "Nothing"@en .
+"""
+
+
+@pytest.fixture(scope="module")
+def empty_graph(tmp_path_factory):
+    path = tmp_path_factory.mktemp("empty") / "nothing.ttl"
+    path.write_text(EMPTY_GRAPH, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("figure", sorted(plots.FIGURES))
+def test_explore_json_of_an_empty_graph_is_empty_not_an_error(empty_graph, figure):
+    import bpkg
+    from bpkg.web import create_app
+
+    client = create_app({"TESTING": True, "KG": bpkg.load([empty_graph])}).test_client()
+    response = client.get(f"/explore/data/{figure}.json")
+    assert response.status_code == 200
+    assert plots.is_empty(response.get_json())
+
+
 def test_explore_errors_are_clear_4xx(client):
     response = client.get("/explore/data/pie.json")
     assert response.status_code == 404 and "no figure named 'pie'" in response.get_json()["error"]
@@ -185,6 +209,8 @@ def test_explore_page_links_its_local_assets(client):
     html = client.get("/explore").get_data(as_text=True)
     for container in ("map", "matrix", "timeline"):
         assert f'id="{container}"' in html
+    assert 'href="/explore"' in client.get("/ontology", headers={"Accept": "text/html"}).get_data(as_text=True), \
+        "the site's navigation links to the explore page"
     scripts = re.findall(r'<script src="([^"]+)"', html)
     assert scripts and all(s.startswith("/") for s in scripts), "every script is served by us"
     for src in scripts:
@@ -220,6 +246,26 @@ def browser():
 
 
 @pytest.mark.browser
+def test_explore_page_says_no_data_for_an_empty_graph(empty_graph, browser):
+    from conftest import start_server, stop_server
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, proc = start_server(env={"BPKG_KG_PATHS": json.dumps([str(empty_graph)])})
+    try:
+        browser.get_log("browser")
+        browser.get(base + "/explore")
+        boxes = "return document.querySelectorAll('.chart .no-data').length"
+        WebDriverWait(browser, 30, poll_frequency=0.25).until(lambda d: d.execute_script(boxes) == 3)
+        for container in ("map", "matrix", "timeline"):
+            assert browser.find_element(By.ID, container).text.startswith("No data: ")
+        problems = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert not problems, f"console says {problems}"
+    finally:
+        stop_server(proc)
+
+
+@pytest.mark.browser
 @needs_geometry
 def test_explore_page_draws_three_figures(explore_server, browser, kg):
     from selenium.webdriver.common.by import By
@@ -234,14 +280,27 @@ def test_explore_page_draws_three_figures(explore_server, browser, kg):
         browser.save_screenshot(str(Path(SCREENSHOTS) / "explore.png"))
     for container in ("map", "matrix", "timeline"):
         assert browser.find_elements(By.CSS_SELECTOR, f"#{container} svg.marks"), f"no chart in #{container}"
-    # Vega draws one path per state and one rect per marked cell, each with its aria label.
-    states = browser.execute_script(
-        "return document.querySelectorAll('#map .mark-shape.role-mark path, #map .mark-shape path').length")
-    assert states >= 56
-    cells = browser.execute_script("return document.querySelectorAll('#matrix g.mark-rect')[1].querySelectorAll('path').length")
-    assert cells == 28
-    # the region selector is there and holds every region
+    # Vega labels every mark item for screen readers with its tooltip fields: count those.
+    labels = "return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute('aria-label') || '')"
+    states = {re.search(r"IRI: (state:\w+)", t).group(1) for t in browser.execute_script(labels, "#map path") if "State: " in t}
+    assert len(states) == len(plots.query_rows(kg, "state-map")) == 56
+    cells = [t for t in browser.execute_script(labels, "#matrix path") if "Source: " in t]
+    assert len(cells) == 28
+    assert any("Ministerial Conference" in t for t in browser.execute_script(labels, "#timeline path"))
+    # Picking a region dims every state outside it.
+    from selenium.webdriver.support.ui import Select
+
     options = browser.find_elements(By.CSS_SELECTOR, "#map select option")
     assert len(options) == 1 + len(plots.query_rows(kg, "regions"))
+    Select(browser.find_element(By.CSS_SELECTOR, "#map select")).select_by_value(
+        "https://w3id.org/bpkg/id/region/silk-routes")
+    members = {r["state"] for r in plots.query_rows(kg, "states-in-region", region="region:silk-routes")}
+    opaque = ("return [...document.querySelectorAll('#map path')].filter(p => p.getAttribute('opacity') !== '0.25')"
+              ".map(p => p.getAttribute('aria-label') || '').filter(t => t.includes('State: '))")
+    WebDriverWait(browser, 10, poll_frequency=0.25).until(lambda d: len(d.execute_script(opaque)) < 56)
+    shown = {re.search(r"IRI: state:(\w+)", t).group(1) for t in browser.execute_script(opaque)}
+    assert shown == {m.rsplit("/", 1)[1] for m in members}
+    if SCREENSHOTS:
+        browser.save_screenshot(str(Path(SCREENSHOTS) / "explore-silk-routes.png"))
     problems = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert not problems, f"console says {problems}"

@@ -56,15 +56,16 @@ function mapSpec(data, worldUrl, width) {
         mark: { type: "geoshape", fill: "#e3e3e3", stroke: "white", strokeWidth: 0.3, clip: true },
       },
       {
-        data: { values: data.states.filter((s) => s.numeric) },
+        // The features are the primary data and the states are looked up into them (the
+        // other way round, a looked-up feature in a field, Vega 6 draws only a fragment of).
+        data: { url: worldUrl, format: { type: "topojson", feature: "countries" } },
         transform: [{
-          lookup: "numeric",
-          from: { data: { url: worldUrl, format: { type: "topojson", feature: "countries" } }, key: "id" },
-          as: "geo",
-        }, { filter: "isValid(datum.geo)" }],
+          lookup: "id",
+          from: { data: { values: data.states.filter((s) => s.numeric).map((s) => ({ ...s, iri: s.id })) }, key: "numeric",
+                  fields: ["label", "roleLabel", "roleClassLabel", "period", "regionLabels", "regions", "iri"] },
+        }, { filter: "isValid(datum.label)" }],
         mark: { type: "geoshape", stroke: "white", strokeWidth: 0.4, clip: true, cursor: "pointer" },
         encoding: {
-          shape: { field: "geo", type: "geojson" },
           color: {
             field: "roleClassLabel", type: "nominal", title: "Role in the dialogue",
             scale: { domain: roles.map((r) => r.label), range: roles.map((r) => r.colour) },
@@ -79,7 +80,7 @@ function mapSpec(data, worldUrl, width) {
             { field: "roleLabel", title: "Role" },
             { field: "period", title: "Period" },
             { field: "regionLabels", title: "Regions" },
-            { field: "id", title: "IRI" },
+            { field: "iri", title: "IRI" },
           ],
         },
       },
@@ -157,7 +158,7 @@ function timelineSpec(data) {
   // Room on the right for the open ends and their "end not known" labels.
   const years = data.projects.map((p) => p.start).concat(data.markers.map((m) => m.date), open.map((p) => p.until))
     .map((d) => Number(d.slice(0, 4)));
-  const domain = [Date.UTC(Math.min(...years) - 1, 0, 1), Date.UTC(Math.max(...years) + 3, 0, 1)];
+  const domain = [Date.UTC(Math.min(...years) - 1, 0, 1), Date.UTC(Math.max(...years) + 6, 0, 1)];
   const projectTooltip = [
     { field: "label", title: "Project" }, { field: "period", title: "Period" },
     { field: "funders", title: "Funders" }, { field: "implementers", title: "Implementers" },
