@@ -5,7 +5,8 @@ GET /queries/NAME?K=V     run one query; every SPARQL result format by Accept or
 GET /queries/NAME.rq      the query's source text
 
 Parameters are checked and bound by :mod:`bpkg.queries` (never pasted into query text)
-and the query runs through the one safe executor, :mod:`bpkg.sparql`.
+and the query runs through the one safe executor, :mod:`bpkg.sparql`, and the endpoint's
+result cache (ETag, 304), keyed by the query's text and its bound parameter terms.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from .. import queries as library
-from ..sparql import Limits, SparqlError
-from . import get_kg
+from ..sparql import Request, SparqlError
+from .sparql import answer_query
 
 bp = Blueprint("queries", __name__)
 
@@ -78,17 +79,17 @@ def run_query(name: str):
     if repeated:
         return _error(400, f"parameter {repeated[0]!r} given more than once", param=repeated[0])
     try:
-        result = library.execute(get_kg(), query, values, accept=request.headers.get("Accept"),
-                                 format=request.args.get("format"),
-                                 limits=Limits.from_config(current_app.config))
+        bound = library.bindings(query, values)
+        req = Request(query=library.bound_text(query, values), accept=request.headers.get("Accept"),
+                      format=request.args.get("format"))
+        response = answer_query(req, key_text=query.text, bindings={k: str(v) for k, v in bound.items()})
     except library.ParameterError as exc:
         return _error(400, str(exc), param=exc.param,
                       params=[p.as_dict() for p in query.params])
     except SparqlError as exc:
-        return _error(exc.status, exc.message)
-    response = Response(result.body, content_type=result.content_type)
+        response = _error(exc.status, exc.message)
+        if exc.status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
     response.headers["Vary"] = "Accept"
-    response.headers["X-BPKG-Dataset-Version"] = get_kg().version
-    if result.truncated:
-        response.headers["X-BPKG-Truncated"] = result.truncated
     return response

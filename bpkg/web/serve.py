@@ -28,6 +28,9 @@ def cmd_serve(args) -> int:
     if args.update_sandbox and len(str(app.config.get("SPARQL_UPDATE_TOKEN") or "")) < 16:
         print("error: --update-sandbox needs BPKG_SPARQL_UPDATE_TOKEN (at least 16 characters)", file=sys.stderr)
         return 2
+    from .sparql import start_workers
+
+    start_workers(app)  # forked now, before the server's threads exist
     where = f"http://{args.host}:{args.port}/"
     print(f"serving the knowledge graph at {where} (SPARQL endpoint {where}sparql)", file=sys.stderr, flush=True)
     if args.dev:

@@ -8,6 +8,12 @@ store (for the W3C protocol suite), never into the bundled graph.
 Statuses: 400 bad query or parameters or an update (refused), 406 no acceptable format,
 413 request or query too large, 415 wrong media type or charset, 503 query stopped at
 its deadline (or server busy). Error bodies are plain text; never a stack trace.
+
+Queries on the bundled graph run in the app's pool of query workers
+(:class:`bpkg.sparql.WorkerPool`) and go through the result cache (:mod:`bpkg.cache`):
+a complete result is kept under (query text, bindings, media type, dataset version),
+answered with an ``ETag``, and a matching ``If-None-Match`` gets 304 without running
+anything. Errors and truncated results are never cached and carry no ETag.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from flask import Blueprint, Response, current_app, render_template, request, se
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import formats
+from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
-from ..sparql import Limits, Request, SparqlError, Target, execute, run_update
+from ..sparql import Limits, Request, SparqlError, Target, execute, prepare, run, run_update, worker_pool
 from ..store import ROOT
 from . import get_kg
 
@@ -34,6 +41,9 @@ DEFAULTS = {
     "SPARQL_UPDATE_TOKEN": None,
     "YASGUI_DIR": str(ROOT / "node_modules" / "@zazuko" / "yasgui" / "build"),
     "QUERIES_DIR": str(ROOT / "queries"),
+    "SPARQL_POOL": True,  # long-lived query workers (False: a forked child per query)
+    "SPARQL_CACHE_ENTRIES": 512,  # result cache; 0 turns it off
+    "SPARQL_CACHE_BYTES": 64 * 1024 * 1024,
 }
 SD = "http://www.w3.org/ns/sparql-service-description#"
 VOID = PREFIXES["void"]
@@ -45,10 +55,11 @@ CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Accept",
-    "Access-Control-Expose-Headers": "X-BPKG-Truncated, X-BPKG-Row-Limit, X-BPKG-Dataset-Version",
+    "Access-Control-Expose-Headers": "ETag, X-BPKG-Truncated, X-BPKG-Row-Limit, X-BPKG-Dataset-Version, X-BPKG-Cache",
     "Access-Control-Max-Age": "86400",
 }
 _sandbox_lock = threading.Lock()
+_cache_lock = threading.Lock()
 
 
 def _setting(name: str):
@@ -57,6 +68,66 @@ def _setting(name: str):
 
 def limits() -> Limits:
     return Limits.from_config(current_app.config)
+
+
+def pool_for(target: Target, cap: Limits):
+    """The worker pool serving the bundled graph (None when SPARQL_POOL is off)."""
+    return worker_pool(target, cap) if _setting("SPARQL_POOL") else None
+
+
+def start_workers(app) -> None:
+    """Fork the query workers now, from the loaded, still single-threaded server."""
+    with app.app_context():
+        target = Target.of(get_kg())
+        pool = pool_for(target, limits())
+        if pool is not None:
+            pool.start()
+
+
+def result_cache() -> ResultCache | None:
+    entries, size = int(_setting("SPARQL_CACHE_ENTRIES") or 0), int(_setting("SPARQL_CACHE_BYTES") or 0)
+    if entries <= 0 or size <= 0:
+        return None
+    with _cache_lock:
+        return current_app.extensions.setdefault("bpkg-result-cache", ResultCache(entries, size))
+
+
+def answer_query(req: Request, key_text: str | None = None, bindings: dict | None = None) -> Response:
+    """Run a read-only query on the bundled graph: gate, result cache, pooled worker.
+
+    ``key_text``/``bindings`` name the result in the cache (a named query's own text and
+    its parameter values); by default the screened query text and the protocol's dataset
+    parameters. Raises SparqlError.
+    """
+    kg, cap = get_kg(), limits()
+    target = Target.of(kg)
+    plan = prepare(target, req, cap)
+    cache = result_cache()
+    key = tag = None
+    if cache is not None and plan.format is not None:
+        if key_text is None:
+            key_text, bindings = plan.query, {"default-graph-uri": " ".join(req.default_graphs),
+                                              "named-graph-uri": " ".join(req.named_graphs), "base": req.base_iri or ""}
+        key = cache_key(key_text, bindings, plan.format.media_type, kg.version)
+        tag = etag(key)
+        version = {"ETag": tag, "X-BPKG-Dataset-Version": kg.version}
+        if not_modified(request.headers.get("If-None-Match"), tag):
+            return Response(status=304, headers=version)
+        hit = cache.get(key)
+        if hit is not None:
+            body, content_type = hit
+            return Response(body, content_type=content_type, headers={**version, "X-BPKG-Cache": "hit"})
+    result = run(target, plan, req, cap, pool=pool_for(target, cap))
+    response = Response(result.body, content_type=result.content_type)
+    response.headers["X-BPKG-Dataset-Version"] = kg.version
+    if result.truncated:
+        response.headers["X-BPKG-Truncated"] = result.truncated
+        response.headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
+    elif key is not None and result.content_type == plan.format.content_type:
+        cache.put(key, (result.body, result.content_type))
+        response.headers["ETag"] = tag
+        response.headers["X-BPKG-Cache"] = "miss"
+    return response
 
 
 def _text(status: int, message: str, **headers) -> Response:
@@ -159,22 +230,22 @@ def _serve(target: Target, sandbox: ox.Store | None) -> Response:
             return service_description(target, sandbox is not None)
         if kind == "update":
             return _update(sandbox, text)
-        result = execute(target, Request(
-            query=text, accept=request.headers.get("Accept"), format=_format_parameter(),
-            default_graphs=_values("default-graph-uri"), named_graphs=_values("named-graph-uri"),
-            base_iri=request.base_url), limits())
+        req = Request(query=text, accept=request.headers.get("Accept"), format=_format_parameter(),
+                      default_graphs=_values("default-graph-uri"), named_graphs=_values("named-graph-uri"),
+                      base_iri=request.base_url)
+        if sandbox is None:
+            return answer_query(req)
+        # The sandbox store changes with every update: a one-shot child sees it as it is now.
+        result = execute(target, req, limits())
     except SparqlError as exc:
         headers = {"Retry-After": "1"} if exc.status == 503 else {}
         return _text(exc.status, exc.message, **headers)
     except RequestEntityTooLarge:
         return _text(413, f"the request body is larger than {request.max_content_length} bytes")
     response = Response(result.body, content_type=result.content_type)
-    if sandbox is None:
-        response.headers["X-BPKG-Dataset-Version"] = get_kg().version
     if result.truncated:
-        cap = limits()
         response.headers["X-BPKG-Truncated"] = result.truncated
-        response.headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
+        response.headers["X-BPKG-Row-Limit"] = str(limits().max_rows)
     return response
 
 
