@@ -24,6 +24,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
+import pickle
+import select
+import signal
 import statistics
 import sys
 import time
@@ -197,6 +201,44 @@ def timed(fn, runs: int, budget: float) -> tuple[float, int, object]:
     return statistics.median(times), len(times), result
 
 
+def timed_with_deadline(fn, runs: int, budget: float, deadline: float):
+    """``timed`` in a forked child (the loaded graphs are shared copy-on-write), killed at
+    ``deadline`` seconds: rdflib cannot be interrupted in-process, and a benchmark must stop.
+    Returns ``timed``'s tuple, or None when the deadline was reached."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            data = pickle.dumps(("ok", timed(fn, runs, budget)))
+        except BaseException as exc:  # noqa: BLE001 (reported to the parent)
+            data = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"[:200]))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view):]
+        os._exit(0)
+    os.close(write_fd)
+    chunks, stop = [], time.monotonic() + deadline
+    try:
+        while True:
+            left = stop - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                return None
+            if select.select([read_fd], [], [], left)[0]:
+                chunk = os.read(read_fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    status, value = pickle.loads(b"".join(chunks))
+    if status == "error":
+        raise RuntimeError(value)
+    return value
+
+
 def bench_cache(engine: Ours, runs: int) -> dict:
     """Miss path (run + serialise + put) against hit path (key + get) for one named query."""
     query = queries.get("projects-by-state")
@@ -223,7 +265,7 @@ def bench_cache(engine: Ours, runs: int) -> dict:
     return {"query": query.name, "bytes": len(body), "miss_s": miss_s, "hit_s": hit_s, "speedup": miss_s / hit_s}
 
 
-def bench_size(label: str, runs: int, budget: float, log=print) -> dict:
+def bench_size(label: str, runs: int, budget: float, deadline: float = 30.0, log=print) -> dict:
     folder = generate.ensure(label)
     paths = [ROOT / "ontology", folder]
     out = {"size": label, "generated_triples": json.loads((folder / "manifest.json").read_text())["triples"],
@@ -243,7 +285,12 @@ def bench_size(label: str, runs: int, budget: float, log=print) -> dict:
         reference = None
         for engine in engines:
             try:
-                seconds, n, result = timed(lambda: engine.run(query, values), runs, budget)
+                outcome = timed_with_deadline(lambda: engine.run(query, values), runs, budget, deadline)
+                if outcome is None:
+                    row["median_s"][engine.name] = None
+                    row.setdefault("timeouts", {})[engine.name] = deadline
+                    continue
+                seconds, n, result = outcome
             except Exception as exc:  # one engine failing a query is a finding, not a crash
                 row["median_s"][engine.name] = None
                 row.setdefault("errors", {})[engine.name] = f"{type(exc).__name__}: {exc}"[:200]
@@ -259,7 +306,8 @@ def bench_size(label: str, runs: int, budget: float, log=print) -> dict:
                 row.setdefault("differs", []).append(engine.name)
         m = row["median_s"]
         log(f"[{label}] {case:28s} rows={row['rows']!s:>7} " + "  ".join(
-            f"{k}={v * 1000:9.2f}ms" if v is not None else f"{k}=ERROR" for k, v in m.items())
+            f"{k}={v * 1000:9.2f}ms" if v is not None else f"{k}=" + (f">{deadline:g}s" if k in row.get("timeouts", {})
+                                                                        else "ERROR") for k, v in m.items())
             + ("" if row["same"] else "  RESULTS DIFFER"))
         out["queries"].append(row)
     out["cache"] = bench_cache(engines[1], runs)
@@ -277,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="5k and 50k, 3 runs, 1 s budget per query and engine")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per query and engine (default 5)")
     parser.add_argument("--budget", type=float, default=None, help="seconds per query and engine (default 3)")
+    parser.add_argument("--deadline", type=float, default=30.0,
+                        help="seconds after which a query/engine pair is stopped and reported as such (default 30)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     sizes = args.sizes or (["5k", "50k"] if args.quick else ["5k", "50k", "500k"])
@@ -284,9 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes.append("2m")
     runs = args.runs or (3 if args.quick else 5)
     budget = args.budget or (1.0 if args.quick else 3.0)
-    results = {"runs": runs, "budget_s": budget, "sizes": []}
+    results = {"runs": runs, "budget_s": budget, "deadline_s": args.deadline, "sizes": []}
     for size in sizes:
-        results["sizes"].append(bench_size(size, runs, budget))
+        results["sizes"].append(bench_size(size, runs, budget, args.deadline))
         if args.json:  # after every size, so a run stopped at its time limit keeps what it measured
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

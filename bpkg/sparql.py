@@ -44,7 +44,8 @@ import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pyoxigraph as ox
 
@@ -130,28 +131,40 @@ def expand_unicode_escapes(text: str) -> str:
     return _ESCAPE.sub(_unescape, text) if "\\" in text else text
 
 
-# The lexical pieces of SPARQL that can hide a keyword or a bracket (SPARQL 1.1 §19.8).
-# Each is at least as permissive as the grammar, so the scanner never reads as code
-# what the parser reads as a string, an IRI or a comment.
-_IRIREF = re.compile(r'<([^<>"{}|^`\\\x00-\x20]*)>')
-_STRING = re.compile(r"'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\""
-                     r"|'(?:[^'\\\n\r]|\\.)*'|\"(?:[^\"\\\n\r]|\\.)*\"", re.S)
+# The lexical pieces of SPARQL that can hide a keyword or a bracket (SPARQL 1.1 §19.8),
+# tried in this order at each position. Each is at least as permissive as the grammar,
+# so the scanner never reads as code what the parser reads as a string, an IRI or a
+# comment; a quote that opens no complete string makes the rest of the text a string
+# (the parser will report it).
 _PN_EXTRA = "\u00b7\u0300-\u036f\u203f\u2040"
 _LOCAL_ESC = r"\\[_~.\-!$&'()*+,;=/?#@%]|%[0-9A-Fa-f]{2}"
-# PNAME_NS or PNAME_LN: prefix (may be empty) ':' local name (may be empty; no trailing '.').
-_PNAME = re.compile(rf"((?:[^\W\d_](?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?)?):"
-                    rf"((?:[\w:]|{_LOCAL_ESC})(?:(?:[\w.:\-{_PN_EXTRA}]|{_LOCAL_ESC})*(?:[\w:\-{_PN_EXTRA}]|{_LOCAL_ESC}))?)?")
-_BLANK = re.compile(rf"_:[\w](?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?")
-_VAR = re.compile(rf"[?$][\w{_PN_EXTRA}]+")
-_LANGTAG = re.compile(r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*")
-_WORD = re.compile(r"[^\W\d_]\w*")
-_NUMBER = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
+_PIECES = {
+    "ws": r"\s+",
+    "comment": r"#[^\r\n]*",
+    "string": r"'''(?:[^'\\]|\\.|'(?!''))*'''|" + r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+              + r"""|'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*\"""",
+    "iri": r'<[^<>"{}|^`\\\x00-\x20]*>',
+    "open": r"[{(\[]",
+    "close": r"[})\]]",
+    "var": rf"[?$][\w{_PN_EXTRA}]+",
+    "lang": r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*",
+    "blank": rf"_:\w(?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?",
+    # PNAME_NS or PNAME_LN: prefix (may be empty) ':' local name (may be empty; no trailing '.')
+    "pname": rf"(?:[^\W\d_](?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?)?:"
+             rf"(?:(?:[\w:]|{_LOCAL_ESC})(?:(?:[\w.:\-{_PN_EXTRA}]|{_LOCAL_ESC})*(?:[\w:\-{_PN_EXTRA}]|{_LOCAL_ESC}))?)?",
+    "number": r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?",
+    "word": r"[^\W\d_]\w*",
+    "backslash": r"\\",  # never valid here (escapes were expanded); a later pass must not find one
+    "unterminated": r"['\"].*",
+    "other": r".",
+}
+_TOKEN = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PIECES.items()), re.S)
+_SKIPPED = frozenset({"ws", "comment", "string", "var", "lang", "blank", "number", "other"})
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     pos: int
-    kind: str  # word, iri, pname, open, close, backslash, string (unterminated: the rest of the text)
+    kind: str  # word, iri, pname, open, close, backslash, unterminated (a string to the end)
     text: str  # the word, the IRI (without <>), the whole prefixed name, or the bracket
     depth: int
 
@@ -160,51 +173,20 @@ def lex(text: str):
     """The tokens of ``text`` that matter to the gate: words (keywords, function names),
     IRIs, prefixed names and brackets, with the bracket depth. Strings, comments,
     variables, blank nodes, language tags and numbers are skipped."""
-    depth, i, n = 0, 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in " \t\r\n":
-            i += 1
-        elif c == "#":
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif c in "'\"":
-            m = _STRING.match(text, i)
-            if not m:  # unterminated: the parser will say where; nothing after it is code
-                yield Token(i, "string", text[i:], depth)
-                return
-            i = m.end()
-        elif c == "<" and (m := _IRIREF.match(text, i)):
-            yield Token(i, "iri", m.group(1), depth)
-            i = m.end()
-        elif c in "{([":
+    depth = 0
+    skipped = _SKIPPED
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind in skipped:
+            continue
+        if kind == "open":
             depth += 1
-            yield Token(i, "open", c, depth)
-            i += 1
-        elif c in "})]":
-            yield Token(i, "close", c, depth)
+            yield Token(m.start(), kind, m.group(), depth)
+        elif kind == "close":
+            yield Token(m.start(), kind, m.group(), depth)
             depth -= 1
-            i += 1
-        elif c in "?$" and (m := _VAR.match(text, i)):
-            i = m.end()
-        elif c == "@" and (m := _LANGTAG.match(text, i)):
-            i = m.end()
-        elif c == "_" and (m := _BLANK.match(text, i)):
-            i = m.end()
-        elif (c == ":" or c.isalpha()) and (m := _PNAME.match(text, i)):
-            yield Token(i, "pname", m.group(), depth)
-            i = m.end()
-        elif c.isdigit() or c == ".":
-            m = _NUMBER.match(text, i)
-            i = m.end() if m else i + 1
-        elif m := _WORD.match(text, i):
-            yield Token(i, "word", m.group(), depth)
-            i = m.end()
-        elif c == "\\":  # never valid here (escapes were expanded); a later pass must not find one
-            yield Token(i, "backslash", c, depth)
-            i += 1
         else:
-            i += 1
+            yield Token(m.start(), kind, m.group()[1:-1] if kind == "iri" else m.group(), depth)
 
 
 def tokens(text: str):
@@ -217,15 +199,20 @@ def tokens(text: str):
 
 def screen(text: str, limits: Limits, what: str = "query") -> str:
     """The cheap checks before any parser: returns the text with escapes expanded."""
+    return _screened(text, limits, what)[0]
+
+
+def _screened(text: str, limits: Limits, what: str) -> tuple[str, list[Token]]:
     if len(text) > limits.max_query_chars:
         raise SparqlError(413, f"the {what} is {len(text)} characters long; the limit is {limits.max_query_chars}")
     text = expand_unicode_escapes(text)
     if not text.strip():
         raise SparqlError(400, f"the {what} is empty")
-    deepest = max((t.depth for t in lex(text) if t.kind == "open"), default=0)
+    toks = list(lex(text))
+    deepest = max((t.depth for t in toks if t.kind == "open"), default=0)
     if deepest > limits.max_depth:
         raise SparqlError(400, f"the {what} nests brackets {deepest} deep; the limit is {limits.max_depth}")
-    return text
+    return text, toks
 
 
 # -- 2. gate --------------------------------------------------------------------------
@@ -268,14 +255,14 @@ def _expand_pname(pname: str, prefixes: dict[str, str]) -> str:
     return prefixes[prefix] + re.sub(r"\\(.)", r"\1", local)
 
 
-def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None) -> Plan:
+def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, toks: list[Token] | None = None) -> Plan:
     """Refuse SERVICE, updates and FROM/FROM NAMED outside the dataset; return the plan.
 
     ``text`` must have been screened (escapes expanded). Purely lexical: a keyword inside
     a string, an IRI or a comment is no keyword, and prefixed names, variables and
     language tags are never taken for one, whatever their spelling.
     """
-    toks = list(lex(text))
+    toks = list(lex(text)) if toks is None else toks
     prefixes, base = dict(PREFIXES), base_iri  # pyoxigraph gets PREFIXES too; the query's own win
     form, default, named = None, [], []
     i = 0
@@ -322,10 +309,28 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None) ->
     return Plan(text, form, tuple(default), tuple(named))
 
 
+_plans: "OrderedDict[tuple, Plan]" = OrderedDict()
+_plans_lock = threading.Lock()
+_PLAN_CACHE_SIZE = 1024
+
+
 def prepare(target: Target, req: Request, limits: Limits) -> Plan:
     """Screen, gate and negotiate, all in this process and without a parser: every refusal
     (400, 406, 413) happens here, before any engine sees the query."""
-    plan = gate(screen(req.query, limits), target.graph_names, req.base_iri)
+    # The scan is a pure function of these; a text seen before (a named query, a UI's
+    # repeated query) is not scanned again. Refusals raise, so only passes are kept.
+    key = (req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
+    with _plans_lock:
+        plan = _plans.get(key)
+        if plan is not None:
+            _plans.move_to_end(key)
+    if plan is None:
+        text, toks = _screened(req.query, limits, "query")
+        plan = gate(text, target.graph_names, req.base_iri, toks)
+        with _plans_lock:
+            _plans[key] = plan
+            while len(_plans) > _PLAN_CACHE_SIZE:
+                _plans.popitem(last=False)
     if plan.family is None:
         return plan
     try:

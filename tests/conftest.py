@@ -21,6 +21,16 @@ def kg():
     return bpkg.load()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_query_workers():
+    """The app's query workers (bpkg.sparql.WorkerPool) are forked from this process on
+    first use; stop them by PID when the session ends."""
+    yield
+    from bpkg.sparql import shutdown_pools
+
+    shutdown_pools()
+
+
 @pytest.fixture()
 def app(kg):
     return create_app({"TESTING": True, "KG": kg})

@@ -202,3 +202,20 @@ def test_runaway_query_is_stopped_while_others_are_served(live_server, name):
     assert response.status_code == 503
     assert "deadline" in response.text and response.headers.get("Retry-After")
     assert requests.get(live_server + "/sparql", params={"query": "ASK {}"}).json()["boolean"] is True
+
+
+LOOKALIKES = {
+    "in-a-string": 'SELECT ?x WHERE {{ BIND ("SERVICE <{o}> {{ ?s ?p ?o }}" AS ?x) }}',
+    "in-an-iri": "SELECT ?x WHERE {{ BIND (<{o}SERVICE> AS ?x) }}",
+    "in-a-comment": "SELECT ?x WHERE {{ BIND (1 AS ?x) }} # SERVICE <{o}> {{ }} LOAD <{o}>",
+    "as-a-variable": "SELECT ?service WHERE {{ BIND (<{o}> AS ?service) }}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOKALIKES))
+def test_keyword_lookalikes_are_answered_and_fetch_nothing(live_server, observer, name):
+    query = LOOKALIKES[name].format(o=observer.url)
+    r = requests.get(live_server + "/sparql", params={"query": query}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["results"]["bindings"]) == 1
+    assert observer.seen == []

@@ -34,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import queries; app.register_blueprint(queries.bp)  # noqa: E702
     from . import explore; app.register_blueprint(explore.bp)  # noqa: E702
     from . import validate; app.register_blueprint(validate.bp)  # noqa: E702
+    from . import submissions; app.register_blueprint(submissions.bp)  # noqa: E702 (off without a token)
     return app
 
 

@@ -92,6 +92,20 @@ def result_cache() -> ResultCache | None:
         return current_app.extensions.setdefault("bpkg-result-cache", ResultCache(entries, size))
 
 
+def dataset_target() -> tuple[Target, str, bool]:
+    """(target, dataset version, pooled) for ``/sparql``: the bundled graph in the worker
+    pool, or, while submissions are staged (:mod:`bpkg.staging`), a snapshot of it with the
+    staged graphs as further named graphs. Each new submission makes a new snapshot, so
+    snapshots are queried by one-shot children (the pool's workers see the store as it was
+    when they were forked)."""
+    kg = get_kg()
+    staged = current_app.extensions.get("bpkg-staging")
+    snapshot = staged.snapshot(kg) if staged is not None else None
+    if snapshot is None:
+        return Target.of(kg), kg.version, True
+    return snapshot.target, snapshot.version, False
+
+
 def answer_query(req: Request, key_text: str | None = None, bindings: dict | None = None) -> Response:
     """Run a read-only query on the bundled graph: gate, result cache, pooled worker.
 
@@ -99,8 +113,8 @@ def answer_query(req: Request, key_text: str | None = None, bindings: dict | Non
     its parameter values); by default the screened query text and the protocol's dataset
     parameters. Raises SparqlError.
     """
-    kg, cap = get_kg(), limits()
-    target = Target.of(kg)
+    cap = limits()
+    target, version, pooled = dataset_target()
     plan = prepare(target, req, cap)
     cache = result_cache()
     key = tag = None
@@ -108,18 +122,18 @@ def answer_query(req: Request, key_text: str | None = None, bindings: dict | Non
         if key_text is None:
             key_text, bindings = plan.query, {"default-graph-uri": " ".join(req.default_graphs),
                                               "named-graph-uri": " ".join(req.named_graphs), "base": req.base_iri or ""}
-        key = cache_key(key_text, bindings, plan.format.media_type, kg.version)
+        key = cache_key(key_text, bindings, plan.format.media_type, version)
         tag = etag(key)
-        version = {"ETag": tag, "X-BPKG-Dataset-Version": kg.version}
+        headers = {"ETag": tag, "X-BPKG-Dataset-Version": version}
         if not_modified(request.headers.get("If-None-Match"), tag):
-            return Response(status=304, headers=version)
+            return Response(status=304, headers=headers)
         hit = cache.get(key)
         if hit is not None:
             body, content_type = hit
-            return Response(body, content_type=content_type, headers={**version, "X-BPKG-Cache": "hit"})
-    result = run(target, plan, req, cap, pool=pool_for(target, cap))
+            return Response(body, content_type=content_type, headers={**headers, "X-BPKG-Cache": "hit"})
+    result = run(target, plan, req, cap, pool=pool_for(target, cap) if pooled else None)
     response = Response(result.body, content_type=result.content_type)
-    response.headers["X-BPKG-Dataset-Version"] = kg.version
+    response.headers["X-BPKG-Dataset-Version"] = version
     if result.truncated:
         response.headers["X-BPKG-Truncated"] = result.truncated
         response.headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
@@ -201,7 +215,7 @@ def _format_parameter() -> str | None:
 
 @bp.route("/sparql", methods=["GET", "POST", "OPTIONS"])
 def endpoint():
-    return _serve(Target.of(get_kg()), sandbox=None)
+    return _serve(dataset_target()[0], sandbox=None)
 
 
 @bp.route("/sandbox/<token>/sparql", methods=["GET", "POST", "OPTIONS"])

