@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,12 +76,24 @@ class SourceFile:
 
 @dataclass
 class KnowledgeGraph:
-    """The loaded graph. Every reader (queries, validation, web, CLI) goes through this."""
+    """The loaded graph. Every reader (queries, validation, web, CLI) goes through this.
 
-    dataset: ReadOnlyDataset
+    ``store`` (pyoxigraph) answers queries; ``dataset`` (rdflib, built from the same quads on
+    first use, since serving queries never needs it) is for validation and Python access.
+    """
+
     store: ox.Store
     files: list[SourceFile] = field(default_factory=list)
     version: str = ""
+    _dataset: ReadOnlyDataset | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def dataset(self) -> ReadOnlyDataset:
+        with self._lock:
+            if self._dataset is None:
+                self._dataset = _rdflib_view(self.store)
+            return self._dataset
 
     @property
     def graph_names(self) -> list[URIRef]:
@@ -175,11 +188,15 @@ def load(paths=None) -> KnowledgeGraph:
     derived_graph = ox.NamedNode(str(DERIVED_GRAPH))
     store.bulk_extend([ox.Quad(t.subject, t.predicate, t.object, derived_graph) for t in derive(store)])
 
+    return KnowledgeGraph(store, sources, digest.hexdigest()[:16])
+
+
+def _rdflib_view(store: ox.Store) -> ReadOnlyDataset:
     dataset = ReadOnlyDataset()
     bind(dataset)
     for q in store.quads_for_pattern(None, None, None, None):
         dataset.add((_to_rdflib(q.subject), _to_rdflib(q.predicate), _to_rdflib(q.object), URIRef(q.graph_name.value)))
-    return KnowledgeGraph(dataset.freeze(), store, sources, digest.hexdigest()[:16])
+    return dataset.freeze()
 
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"

@@ -8,7 +8,6 @@ The access rules run on the Flask test client; staging and querying run against 
 from __future__ import annotations
 
 import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,6 +104,16 @@ def test_form_upload_with_submitter_field(staging_client):
     assert response.json["submitter"] == "Curator, Vienna" and response.json["source"] == "practice.ttl"
 
 
+def test_a_full_staging_area_refuses_more(kg):
+    client = create_app({"TESTING": True, "KG": kg, "SUBMISSIONS_TOKEN": TOKEN,
+                         "SUBMISSIONS_MAX_STAGED": 1}).test_client()
+    first = client.post("/submissions", data=(EXAMPLES / "project.ttl").read_bytes(), headers={**AUTH, **TURTLE})
+    assert first.status_code == 201
+    second = client.post("/submissions", data=(EXAMPLES / "meeting.ttl").read_bytes(), headers={**AUTH, **TURTLE})
+    assert second.status_code == 409 and "1 submissions" in second.json["message"]
+    assert [s["id"] for s in client.get("/submissions", headers=AUTH).json["submissions"]] == [first.json["id"]]
+
+
 # -- staging and querying (a real server) --------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -171,6 +180,24 @@ def test_a_valid_submission_is_staged_and_queryable_in_its_own_graph(server):
     names = set(description.objects(None, URIRef("http://www.w3.org/ns/sparql-service-description#name")))
     assert URIRef(graph) in names and URIRef("https://w3id.org/bpkg/graph/kg/states") in names
     assert staged["id"] in {s["id"] for s in listed(server)}
+
+
+def test_queries_that_name_no_graph_are_answered_from_the_bundled_graph(server):
+    """The default graph is the bundled union with or without staging, so such queries keep
+    the bundled graph's version (pool and result cache); naming graphs gets the snapshot."""
+    submit(server, EXAMPLES / "practice.ttl").raise_for_status()
+
+    def version(query):
+        response = requests.get(server + "/sparql", params={"query": query}, timeout=30,
+                                headers={"Accept": "application/sparql-results+json"})
+        response.raise_for_status()
+        return response.headers["X-BPKG-Dataset-Version"]
+
+    plain = version("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    assert "staging" not in plain
+    assert "staging" in version("SELECT ?g WHERE { GRAPH ?g { } }")
+    assert "staging" in version("select ?s from <https://w3id.org/bpkg/graph/kg/states> where { ?s ?p ?o } limit 1")
+    assert "staging" not in version("SELECT ?s WHERE { ?s ?p 'GRAPH' } LIMIT 1")  # a string is no keyword
 
 
 @pytest.mark.parametrize("example", INVALID, ids=lambda p: p.stem)

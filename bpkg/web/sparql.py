@@ -29,7 +29,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
-from ..sparql import Limits, Request, SparqlError, Target, execute, prepare, run, run_update, worker_pool
+from ..sparql import (Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare, run,
+                      run_update, worker_pool)
 from ..store import ROOT
 from . import get_kg
 
@@ -92,18 +93,32 @@ def result_cache() -> ResultCache | None:
         return current_app.extensions.setdefault("bpkg-result-cache", ResultCache(entries, size))
 
 
-def dataset_target() -> tuple[Target, str, bool]:
-    """(target, dataset version, pooled) for ``/sparql``: the bundled graph in the worker
-    pool, or, while submissions are staged (:mod:`bpkg.staging`), a snapshot of it with the
-    staged graphs as further named graphs. Each new submission makes a new snapshot, so
-    snapshots are queried by one-shot children (the pool's workers see the store as it was
-    when they were forked)."""
+def dataset_target(req: Request | None = None) -> tuple[Target, str, bool]:
+    """(target, dataset version, pooled) for ``/sparql``.
+
+    The bundled graph, served by the worker pool; or, while submissions are staged
+    (:mod:`bpkg.staging`) and the request can name a graph (``GRAPH``, ``FROM``, the
+    protocol's dataset parameters, or no query: the service description), a snapshot
+    that adds the staged graphs as further named graphs. Both have the same default graph
+    (the bundled union), so a query that names no graph gets the bundled, pooled, cached
+    answer. Each submission makes a new snapshot, so snapshots are queried by one-shot
+    children (the pool's workers see the store as it was when they were forked).
+    """
     kg = get_kg()
     staged = current_app.extensions.get("bpkg-staging")
-    snapshot = staged.snapshot(kg) if staged is not None else None
+    snapshot = staged.snapshot(kg) if staged is not None and (req is None or _may_name_graphs(req)) else None
     if snapshot is None:
         return Target.of(kg), kg.version, True
     return snapshot.target, snapshot.version, False
+
+
+def _may_name_graphs(req: Request) -> bool:
+    if req.default_graphs or req.named_graphs:
+        return True
+    if len(req.query) > limits().max_query_chars:  # the screen refuses it whatever the target
+        return False
+    return any(tok.kind == "word" and tok.text.upper() in ("GRAPH", "FROM")
+               for tok in lex(expand_unicode_escapes(req.query)))
 
 
 def answer_query(req: Request, key_text: str | None = None, bindings: dict | None = None) -> Response:
@@ -114,7 +129,7 @@ def answer_query(req: Request, key_text: str | None = None, bindings: dict | Non
     parameters. Raises SparqlError.
     """
     cap = limits()
-    target, version, pooled = dataset_target()
+    target, version, pooled = dataset_target(req)
     plan = prepare(target, req, cap)
     cache = result_cache()
     key = tag = None
