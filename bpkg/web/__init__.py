@@ -27,14 +27,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["bpkg"] = kg
 
     # One blueprint per concern; each module owns its routes.
-    # from . import sparql, queries, validate, resources
-    # app.register_blueprint(sparql.bp) ...
-    from . import sparql; app.register_blueprint(sparql.bp)  # noqa: E702 (one line per blueprint)
-    from . import resources; app.register_blueprint(resources.bp)  # noqa: E702
-    from . import queries; app.register_blueprint(queries.bp)  # noqa: E702
-    from . import explore; app.register_blueprint(explore.bp)  # noqa: E702
-    from . import validate; app.register_blueprint(validate.bp)  # noqa: E702
-    from . import submissions; app.register_blueprint(submissions.bp)  # noqa: E702 (off without a token)
+    from . import explore, queries, resources, sparql, submissions, validate
+
+    for module in (sparql, queries, validate, submissions, resources, explore):
+        app.register_blueprint(module.bp)
     return app
 
 
