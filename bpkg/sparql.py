@@ -540,6 +540,11 @@ def _how_it_ended(status: int | None) -> str:
 
 
 def _crashed(status: int | None) -> SparqlError:
+    # We only SIGKILL at a deadline, and that path answers before reaching here: a SIGKILL
+    # seen here came from outside (an operator, the OOM killer), so the query is not to blame.
+    if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return SparqlError(503, "the query worker was stopped from outside while answering; "
+                                "the server is unaffected, try again")
     return SparqlError(400, f"the query engine failed on this query ({_how_it_ended(status)}); the server itself is "
                             "unaffected. Simplify the query or narrow it down.")
 

@@ -137,11 +137,15 @@ def parse_turtle(path: Path) -> list[ox.Triple]:
     can never disagree about what a file says (and loading is several times faster).
     """
     try:
-        data = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LoadError(path, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise LoadError(path, exc.strerror or str(exc)) from None
+    try:
+        data = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LoadError(path, f"not UTF-8 ({exc.reason})", line, column) from None
     try:
         return list(ox.parse(data, format=ox.RdfFormat.TURTLE, base_iri=path.resolve().as_uri()))
     except SyntaxError as exc:

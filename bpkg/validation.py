@@ -28,7 +28,6 @@ Why these choices (measured in ../shared/design/perf_security.md):
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pyshacl
-from rdflib import RDF, BNode, Dataset, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, BNode, Dataset, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDFS, SH, XSD
 from rdflib.parser import create_input_source
@@ -55,6 +54,9 @@ from .store import ROOT
 
 SHAPES_DIR = ROOT / "shapes"
 DEFAULT_MAX_BYTES = 1024 * 1024  # perf_security.md 2d: rdflib needs ~27x the upload in RAM
+# Validation runs one at a time (pySHACL mutates shared state) and its cost grows with the
+# triples: a cap keeps one upload from holding /validate for tens of seconds.
+DEFAULT_MAX_TRIPLES = 5_000
 BASE_IRI = ID  # relative IRIs in a submission resolve under https://w3id.org/bpkg/id/
 SKOLEM = "https://w3id.org/bpkg/.well-known/genid/"  # blank nodes, made addressable (RDF 1.1 §3.5)
 
@@ -161,7 +163,7 @@ class Submission:
 
 def parse_submission(data: bytes | str, *, media_type: str | None = None, filename: str | None = None,
                      fmt: Format | None = None, source: str | None = None,
-                     max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
+                     max_bytes: int = DEFAULT_MAX_BYTES, max_triples: int = DEFAULT_MAX_TRIPLES) -> Submission:
     """Read a submission safely, or raise :class:`SubmissionError` saying what is wrong and where."""
     source = source or filename or "<submission>"
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -185,6 +187,10 @@ def parse_submission(data: bytes | str, *, media_type: str | None = None, filena
     _refuse_hostile(text, fmt, source)
     _check_syntax(text, fmt, source)
     graph, lines = _parse_with_lines(text, fmt, source)
+    if len(graph) > max_triples:
+        raise SubmissionError(
+            f"the submission has {len(graph):,} triples, more than the limit of {max_triples:,} for one "
+            "validation; split it into smaller files", source=source, status=413, kind="too-large")
     graph, lines = _skolemise(graph, lines)
     return Submission(source, fmt, graph, lines)
 
@@ -216,10 +222,13 @@ def _refuse_hostile(text: str, fmt: Format, source: str) -> None:
     if fmt.name == "json-ld":
         try:
             doc = json.loads(text)
+            where = _remote_context(doc)
         except json.JSONDecodeError as exc:
             raise SubmissionError(f"not valid JSON: {exc.msg}", source=source, line=exc.lineno,
                                   column=exc.colno) from None
-        where = _remote_context(doc)
+        except RecursionError:
+            raise SubmissionError("the JSON nests more deeply than the validator reads (about 1,000 levels); "
+                                  "flatten it", source=source, kind="syntax") from None
         if where:
             raise SubmissionError(
                 f"JSON-LD that loads a context from elsewhere ({where}) is refused: the validator never "

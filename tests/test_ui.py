@@ -3,8 +3,6 @@ unresolvable, so the test also proves the page needs no internet."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 import requests
@@ -13,29 +11,14 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("Debian chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)")
+
+@pytest.fixture(scope="module", autouse=True)
+def yasgui_installed():
     if not (ROOT / "node_modules" / "@zazuko" / "yasgui" / "build" / "yasgui.min.js").exists():
         pytest.skip("YASGUI is not installed: run `npm install` in the project folder")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def test_root_page_runs_a_query_and_shows_rows(browser, live_server, kg):
