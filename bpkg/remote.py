@@ -223,6 +223,19 @@ class RemoteStore:
                 raise StoreError(f"the store answered a {kind} with Turtle we cannot read: {exc}") from None
         raise StoreError(f"only read queries go to the store, not {kind}")
 
+    def quads_for_pattern(self, subject=None, predicate=None, object=None, graph_name=None):
+        """Every quad of our graphs (the only pattern the loader asks for), as ``ox.Quad``s.
+
+        Used once, when something needs the rdflib view of a store-backed graph (resource
+        pages, validation context); one CONSTRUCT per named graph keeps each answer bounded.
+        """
+        if any(t is not None for t in (subject, predicate, object, graph_name)):
+            raise NotImplementedError("only the full pattern is supported")
+        for g in self.graphs:
+            graph = ox.NamedNode(g)
+            for t in self.query(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{g}> {{ ?s ?p ?o }} }}"):
+                yield ox.Quad(t.subject, t.predicate, t.object, graph)
+
     def __len__(self) -> int:
         data = self._select("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }")
         return int(data["results"]["bindings"][0]["n"]["value"])

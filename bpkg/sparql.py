@@ -474,15 +474,20 @@ def _limit_memory(extra_mb: int) -> None:
         pass  # no /proc or no permission: the deadline still holds
 
 
-def _become_query_process(keep_fd: int, memory_mb: int) -> None:
+def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False) -> None:
     """First thing in a forked child: default signals, no descriptor but its own channel
     (not the server's sockets, and not other workers' channels, whose end-of-file must
-    reach them when the server goes), no network, capped memory."""
+    reach them when the server goes), no network, capped memory.
+
+    ``network=True`` only for an engine that is itself a remote store (``bpkg serve
+    --store``): the gate has already refused SERVICE, LOAD and foreign FROM, so the one
+    host such a worker talks to is the store."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.closerange(3, keep_fd)
     os.closerange(keep_fd + 1, max(keep_fd + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
-    isolate_network()
+    if not network:
+        isolate_network()
     _limit_memory(memory_mb)
 
 
@@ -780,7 +785,8 @@ class WorkerPool:
         if pid == 0:  # the worker
             code = 0
             try:
-                _become_query_process(theirs.fileno(), self.memory_mb)
+                _become_query_process(theirs.fileno(), self.memory_mb,
+                                      network=getattr(self.target.store, "needs_network", False))
                 _worker_loop(theirs.fileno(), self.target)
             except BaseException:
                 code = 1

@@ -203,6 +203,20 @@ def _rdflib_view(store: ox.Store) -> ReadOnlyDataset:
     return dataset.freeze()
 
 
+def from_store(store) -> KnowledgeGraph:
+    """A KnowledgeGraph over a store that already holds our named graphs (e.g. an external
+    SPARQL store loaded with ``bpkg load --store``): nothing is read from disk.
+
+    The version is a hash of the graphs and their sizes, so it changes when a graph is
+    reloaded with other content of another size; reload with a new version to be sure.
+    """
+    counts = store.counts()
+    files = [SourceFile(g.removeprefix(GRAPH_BASE) + ".ttl", URIRef(g), n)
+             for g, n in sorted(counts.items()) if g != str(DERIVED_GRAPH)]
+    digest = hashlib.sha256(repr(sorted(counts.items())).encode()).hexdigest()[:16]
+    return KnowledgeGraph(store, files, digest)
+
+
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
 

@@ -183,3 +183,47 @@ def test_values_injection_binds_inside_the_where_group():
     assert construct.startswith("CONSTRUCT { ?s ?p ?x } WHERE { VALUES")
     with pytest.raises(StoreError):
         inject_values("CONSTRUCT WHERE { ?s ?p ?x }", sub)
+
+
+# -- bpkg serve --store: everything reads through the external store -----------------------------
+
+@pytest.fixture(scope="module")
+def served_from_store(loaded, oxigraph_url):
+    from conftest import start_server, stop_server
+
+    base, proc = start_server("--store", oxigraph_url)
+    yield base
+    stop_server(proc)
+
+
+def test_served_named_query_comes_from_the_store(served_from_store):
+    import requests
+
+    rows = requests.get(served_from_store + "/queries/states-in-region",
+                        params={"region": "region:silk-routes", "format": "csv"}, timeout=30).text.splitlines()
+    assert [r.split(",")[1] for r in rows[1:]] == ["Afghanistan", "Bangladesh", "Iran", "Iraq", "Pakistan"]
+
+
+def test_served_sparql_counts_the_store(served_from_store, kg):
+    import requests
+
+    answer = requests.get(served_from_store + "/sparql", params={"query": "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }"},
+                          headers={"Accept": "application/sparql-results+json"}, timeout=30).json()
+    assert int(answer["results"]["bindings"][0]["n"]["value"]) == len(kg)
+
+
+def test_served_resource_page_and_validation_context_come_from_the_store(served_from_store):
+    import requests
+
+    page = requests.get(served_from_store + "/id/state/AF", headers={"Accept": "text/turtle"}, timeout=30)
+    assert page.status_code == 200 and "Afghanistan" in page.text
+    report = requests.post(served_from_store + "/validate", data=(ROOT / "examples" / "project-invalid.ttl").read_bytes(),
+                           headers={"Content-Type": "text/turtle", "Accept": "application/json"}, timeout=60).json()
+    assert report["conforms"] is False
+    assert any("gcm-objective/24" in (r.get("value") or "") for r in report["results"])
+
+
+def test_serving_from_an_unreachable_store_refuses_to_start():
+    done = _bpkg("serve", "--store", f"http://127.0.0.1:{_free_port()}/query", "--port", str(_free_port()))
+    assert done.returncode == 2
+    assert "error:" in done.stderr and "not started" in done.stderr and "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ from ..store import KnowledgeGraph, load
 
 DEFAULTS = {
     "KG_PATHS": None,  # None = the bundled ontology/ and kg/
+    "STORE": None,  # URL of an external SPARQL store to serve from instead
     "PUBLIC_BASE": "https://w3id.org/bpkg/",
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
 }
@@ -23,7 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_prefixed_env("BPKG")
     if test_config:
         app.config.update(test_config)
-    kg = app.config.get("KG") or load(app.config["KG_PATHS"])
+    kg = app.config.get("KG") or _knowledge_graph(app.config)
     app.extensions["bpkg"] = kg
 
     # One blueprint per concern; each module owns its routes.
@@ -32,6 +33,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (sparql, queries, validate, submissions, resources, explore):
         app.register_blueprint(module.bp)
     return app
+
+
+def _knowledge_graph(config) -> KnowledgeGraph:
+    """The bundled files, or, with ``STORE`` (``BPKG_STORE``, ``bpkg serve --store URL``),
+    an external SPARQL store that every reader then goes through."""
+    if config.get("STORE"):
+        import os
+
+        from ..remote import RemoteStore
+        from ..store import from_store
+
+        return from_store(RemoteStore.from_env({**os.environ, "BPKG_STORE": str(config["STORE"])}))
+    return load(config["KG_PATHS"])
 
 
 def get_kg() -> KnowledgeGraph:

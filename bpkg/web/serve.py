@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+from ..remote import StoreError
 from ..store import LoadError
 
 
@@ -20,9 +21,11 @@ def cmd_serve(args) -> int:
         config["SPARQL_UPDATE_ENABLED"] = True
     if args.timeout is not None:
         config["SPARQL_TIMEOUT"] = args.timeout
+    if args.store:
+        config["STORE"] = args.store
     try:
         app = create_app(config)
-    except LoadError as exc:  # never serve a partial graph: say which file and line, and stop
+    except (LoadError, StoreError) as exc:  # never serve a partial graph: say what is wrong, and stop
         print(f"error: {exc}\nerror: the server was not started", file=sys.stderr)
         return 2
     if args.update_sandbox and len(str(app.config.get("SPARQL_UPDATE_TOKEN") or "")) < 16:
@@ -87,6 +90,8 @@ def register_cli(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
+    p.add_argument("--store", metavar="URL", default=None,
+                   help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
     p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
     p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
     p.add_argument("--grace", type=float, default=30.0,
