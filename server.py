@@ -3,7 +3,6 @@
 All the work is in :mod:`bpkg.web`; this file only builds the app and serves it.
 """
 
-from bpkg.web import create_app
 
 if __name__ == "__main__":
     from bpkg.cli import main

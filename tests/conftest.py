@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +138,57 @@ def browser():
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+# -- a local HTTP observer: proves that nothing is fetched on a request's behalf ----------------
+
+class HttpObserver(http.server.ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 that records every request it receives.
+
+    It answers like a SPARQL endpoint or a JSON-LD context, whichever was asked for, so an
+    escape that does reach it is not masked by a client error. ``url`` ends with a slash.
+    """
+
+    def __init__(self):
+        self.seen: list[str] = []
+        observer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                observer.seen.append(self.path)
+                sparql = "sparql-results" in self.headers.get("Accept", "")
+                body = (b'{"head":{"vars":["x"]},"results":{"bindings":[{"x":{"type":"literal","value":"1"}}]}}'
+                        if sparql else b'{"@context": {"name": "http://schema.org/name"}}')
+                self.send_response(200)
+                self.send_header("Content-Type", "application/sparql-results+json" if sparql else "application/ld+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_HEAD = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/"
+
+    def heard(self, settle: float = 0.3) -> list[str]:
+        time.sleep(settle)  # a fetch made on a request's behalf could trail its answer
+        return list(self.seen)
+
+
+@pytest.fixture(scope="module")
+def _observer_server():
+    server = HttpObserver()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def observer(_observer_server):
+    """The observer, with an empty record at the start of each test."""
+    _observer_server.seen.clear()
+    return _observer_server

@@ -8,18 +8,15 @@ lookups on the loaded dataset, never from running the query and pasting its outp
 from __future__ import annotations
 
 import csv
-import http.server
 import json
 import re
 import subprocess
 import sys
-import threading
 from collections import Counter
-from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
-from rdflib import RDF, Literal, Namespace, URIRef
+from rdflib import RDF, Namespace, URIRef
 
 from bpkg import queries as Q
 from bpkg.namespaces import PREFIXES, sparql_prologue
@@ -456,33 +453,6 @@ def test_values_are_typed_terms():
     assert Q.bindings(LIBRARY["goal-gcm-alignments"], {}) == {}
 
 
-class _Observer(http.server.BaseHTTPRequestHandler):
-    hits: list = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        _Observer.hits.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/sparql-results+json")
-        self.end_headers()
-        self.wfile.write(b'{"head":{"vars":[]},"results":{"bindings":[{}]}}')
-
-    do_POST = do_GET
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture()
-def observer():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Observer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Observer.hits = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-
-
 def hostile_values(url: str) -> list[str]:
     return [f'"}} SERVICE <{url}> {{ ?s ?p ?o }} FILTER("" = "',
             f"}} SERVICE <{url}> {{",
@@ -495,8 +465,8 @@ def hostile_values(url: str) -> list[str]:
 
 def test_the_observer_would_see_an_escape(kg, observer):
     """The test can fail: pyoxigraph does call SERVICE when it is in the query text."""
-    kg.store.query(f"SELECT * WHERE {{ SERVICE <{observer}> {{ ?s ?p ?o }} }}")
-    assert _Observer.hits
+    kg.store.query(f"SELECT * WHERE {{ SERVICE <{observer.url}> {{ ?s ?p ?o }} }}")
+    assert observer.seen
 
 
 @pytest.mark.parametrize("name, param", [("search", "text"), ("states-in-region", "region"),
@@ -504,7 +474,7 @@ def test_the_observer_would_see_an_escape(kg, observer):
                                          ("goal-gcm-alignments", "goal")])
 def test_hostile_values_are_values(kg, app, observer, name, param):
     client = app.test_client()
-    for value in hostile_values(observer):
+    for value in hostile_values(observer.url):
         try:
             result = Q.run(kg, LIBRARY[name], {param: value})
             assert result.rows == [], value  # taken literally, it matches nothing
@@ -514,7 +484,7 @@ def test_hostile_values_are_values(kg, app, observer, name, param):
         assert response.status_code in (200, 400), response.data
         if response.status_code == 200:
             assert response.json["results"]["bindings"] == []
-    assert _Observer.hits == []
+    assert observer.seen == []
 
 
 def test_hostile_text_is_bound_as_one_literal():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 
-import pytest
 
 from bpkg.namespaces import PREFIXES, sparql_prologue
 

@@ -7,7 +7,6 @@ server's 2 s deadline.
 
 from __future__ import annotations
 
-import http.server
 import os
 import socket
 import threading
@@ -18,40 +17,6 @@ import pytest
 import requests
 
 from bpkg.sparql import Limits, SparqlError, run_isolated, run_update
-
-
-class Observer(http.server.ThreadingHTTPServer):
-    def __init__(self):
-        self.seen: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(handler):  # noqa: N805 (http.server's naming)
-                self.seen.append(handler.path)
-                handler.send_response(200)
-                handler.send_header("Content-Type", "application/sparql-results+json")
-                handler.end_headers()
-                handler.wfile.write(b'{"head":{"vars":["x"]},"results":{"bindings":[]}}')
-
-            do_POST = do_GET
-
-            def log_message(handler, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-
-@pytest.fixture(scope="module")
-def observer():
-    server = Observer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def test_the_observer_works(observer):

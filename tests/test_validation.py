@@ -9,9 +9,7 @@ import io
 import json
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -126,50 +124,12 @@ def test_syntax_error_names_line_and_column(kg):
 
 # -- hostile input ---------------------------------------------------------------------
 
-class Observer:
-    """An HTTP server on 127.0.0.1 that records every request it gets (it should get none)."""
-
-    def __init__(self):
-        self.requests: list[str] = []
-        observer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                observer.requests.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/ld+json")
-                self.end_headers()
-                self.wfile.write(b'{"@context": {"name": "http://schema.org/name"}}')
-
-            do_POST = do_GET  # noqa: N815
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture()
-def observer():
-    obs = Observer()
-    yield obs
-    obs.close()
-
-
 def test_observer_does_see_a_real_request(observer):
     """The observer itself works, so its silence in the tests below means something."""
     import urllib.request
 
-    urllib.request.urlopen(observer.url + "/ping", timeout=5).read()
-    assert observer.requests == ["/ping"]
+    urllib.request.urlopen(observer.url + "ping", timeout=5).read()
+    assert observer.seen == ["/ping"]
 
 
 XXE = b"""<?xml version="1.0"?>
@@ -192,24 +152,24 @@ def test_rdfxml_with_a_dtd_is_refused_before_parsing(client, document):
 
 
 def test_jsonld_remote_context_is_refused_and_never_fetched(client, observer):
-    for context in (observer.url + "/ctx.jsonld", [observer.url + "/a.jsonld"], {"@import": observer.url + "/b"}):
+    for context in (observer.url + "ctx.jsonld", [observer.url + "a.jsonld"], {"@import": observer.url + "b"}):
         doc = {"@context": context, "@id": "https://w3id.org/bpkg/id/project/x", "name": "x"}
         r = client.post("/validate", data=json.dumps(doc), headers={"Content-Type": "application/ld+json"})
         assert r.status_code == 400 and r.json["error"] == "refused", r.json
-    nested = {"@context": {"p": {"@id": "http://example.org/p", "@context": observer.url + "/scoped"}},
+    nested = {"@context": {"p": {"@id": "http://example.org/p", "@context": observer.url + "scoped"}},
               "@id": "http://example.org/x", "p": {"q": 1}}
     r = client.post("/validate", data=json.dumps(nested), headers={"Content-Type": "application/ld+json"})
     assert r.status_code == 400 and r.json["error"] == "refused"
-    assert observer.requests == []
+    assert observer.seen == []
 
 
 def test_owl_imports_is_not_followed(kg, observer):
     text = (EXAMPLES / "project.ttl").read_text() + f"\n<https://w3id.org/bpkg/id/project/example-labour-mobility> " \
-        f"<http://www.w3.org/2002/07/owl#imports> <{observer.url}/more.ttl> .\n"
+        f"<http://www.w3.org/2002/07/owl#imports> <{observer.url}more.ttl> .\n"
     report = validation.validate(kg, text, filename="imports.ttl")
     assert report.conforms
     assert any(r.path_text == "owl:imports" and r.severity == "Info" for r in report.results)
-    assert observer.requests == []
+    assert observer.seen == []
 
 
 def test_submitted_shapes_are_ignored(kg, observer):
@@ -219,14 +179,14 @@ PREFIX bp: <https://w3id.org/bpkg/ontology#>
 <urn:evil:shape> a sh:NodeShape ;
     sh:targetClass bp:Project ;
     sh:property [ sh:path bp:nonsense ; sh:minCount 1 ; sh:message "submitted shape applied" ] ;
-    sh:sparql [ sh:select "SELECT $this WHERE {{ S\\\\u0045RVICE <{observer.url}/sparql> {{ ?s ?p ?o }} }}" ] .
+    sh:sparql [ sh:select "SELECT $this WHERE {{ S\\\\u0045RVICE <{observer.url}sparql> {{ ?s ?p ?o }} }}" ] .
 """
     text = (EXAMPLES / "project.ttl").read_text() + hostile
     report = validation.validate(kg, text, filename="shapes.ttl")
     assert report.conforms, report.to_text()
     assert not any("submitted shape applied" in r.message for r in report.results)
     assert any(r.severity == "Info" and "ignored" in r.message for r in report.results)
-    assert observer.requests == []
+    assert observer.seen == []
 
 
 @pytest.mark.parametrize("date", ["2019-02-30", "soon"])

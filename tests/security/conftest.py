@@ -7,60 +7,8 @@ The server under attack is the session-wide ``live_server`` of tests/conftest.py
 
 from __future__ import annotations
 
-import http.server
-import threading
-import time
 from pathlib import Path
 
-import pytest
-
-
-class Observer(http.server.ThreadingHTTPServer):
-    """Records every request it receives. Every attack in this suite aims at it; it must hear nothing.
-
-    It answers like a SPARQL endpoint, a JSON-LD context, a DTD and a Turtle file at once, so
-    that a client which did reach it would have something to use (and the tests would show it).
-    """
-
-    daemon_threads = True
-
-    def __init__(self):
-        self.seen: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(handler):  # noqa: N805 (http.server's naming)
-                self.seen.append(f"{handler.command} {handler.path}")
-                body = b'{"@context": {"name": "http://schema.org/name"}, "head": {"vars": []}, "results": {"bindings": []}}'
-                handler.send_response(200)
-                handler.send_header("Content-Type", "application/json")
-                handler.send_header("Content-Length", str(len(body)))
-                handler.end_headers()
-                handler.wfile.write(body)
-
-            do_POST = do_HEAD = do_GET
-
-            def log_message(handler, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-    def heard(self, settle: float = 0.3) -> list[str]:
-        time.sleep(settle)  # a fetch made on a request's behalf could trail its answer
-        return list(self.seen)
-
-
-@pytest.fixture(scope="module")
-def observer():
-    server = Observer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def local_secrets() -> list[str]:
