@@ -248,6 +248,14 @@ def test_service_description_in_turtle(live_server):
     assert (endpoint, URIRef(SD + "supportedLanguage"), URIRef(SD + "SPARQL11Update")) not in sd
 
 
+def test_service_description_links_the_dataset_description(live_server):
+    sd = Graph().parse(data=requests.get(live_server + "/sparql", headers={"Accept": "text/turtle"}).text, format="turtle")
+    void_url = sd.value(URIRef(live_server + "/sparql"), URIRef("http://www.w3.org/2000/01/rdf-schema#seeAlso"))
+    assert str(void_url) == live_server + "/.well-known/void"
+    void = requests.get(str(void_url), headers={"Accept": "text/turtle"})
+    assert void.status_code == 200 and "void:triples" in void.text
+
+
 def test_service_description_is_the_ui_for_browsers(live_server):
     r = requests.get(live_server + "/sparql", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")

@@ -307,6 +307,10 @@ def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap:
            ox.Triple(dataset, RDF_TYPE, n(SD + "Dataset")),
            ox.Triple(dataset, n(SD + "defaultGraph"), default),
            ox.Triple(default, RDF_TYPE, n(SD + "Graph"))]
+    # The DCAT/VoID description (statistics, dumps, linksets) lives beside the endpoint.
+    void_url = endpoint_iri.rsplit("/", 1)[0] + "/.well-known/void"
+    out += [ox.Triple(service, n(PREFIXES["rdfs"] + "seeAlso"), n(void_url)),
+            ox.Triple(dataset, n(PREFIXES["rdfs"] + "seeAlso"), n(PREFIXES["bp"].rsplit("ontology#", 1)[0] + "dataset"))]
     if updatable:
         out.append(ox.Triple(service, n(SD + "supportedLanguage"), n(SD + "SPARQL11Update")))
     if target.union_default:
