@@ -17,7 +17,11 @@ fi
 
 # The query UI (YASGUI) and the W3C protocol test runner come from the npm registry.
 if [ -f package.json ] && command -v npm >/dev/null 2>&1; then
-    npm install --silent --no-audit --no-fund >/dev/null
+    if [ -f package-lock.json ]; then
+        npm ci --silent --no-audit --no-fund >/dev/null        # exactly the locked versions
+    else
+        npm install --silent --no-audit --no-fund >/dev/null
+    fi
 fi
 
 # Browser tests drive Debian's Chromium; install it when we may (root, apt available).
