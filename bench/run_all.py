@@ -245,11 +245,10 @@ def explanations(engines: dict | None, http: dict | None) -> list[str]:
         big = [k for k in cold if k != "bundled"]
         if big:
             sizes = ", ".join(f"{k}: {cold[k]['median']:.0f} s" for k in big)
-            out.append(f"- **Cold start with large graphs** ({sizes}) "
-                       "is `bpkg.load`: every file is parsed twice (pyoxigraph for exact positions, then rdflib), "
-                       "the rdflib Dataset is copied quad by quad into pyoxigraph, and the derived graph is computed "
-                       "with rdflib. A native pyoxigraph load is 20–40× faster (see 'Load' per size); the rdflib "
-                       "Dataset is only needed for validation and could be built on first use.")
+            out.append(f"- **Cold start with large graphs** ({sizes}) is `bpkg.load`: each file is parsed "
+                       "once, by pyoxigraph, straight into its named graph, and the derived shortcuts are "
+                       "computed by Oxigraph; the rdflib view that validation needs is built on first use, not "
+                       "at start. What is left is parsing itself (compare 'Load' per size).")
     return out
 
 

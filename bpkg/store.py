@@ -130,24 +130,30 @@ def source_files(paths) -> list[Path]:
     return found
 
 
-def parse_turtle(path: Path) -> list[ox.Triple]:
-    """Parse one Turtle file with pyoxigraph, turning any failure into a LoadError with a position.
-
-    One parser for both engines: the rdflib graph is built from these triples, so the two
-    can never disagree about what a file says (and loading is several times faster).
-    """
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, or a LoadError naming the line and column of the first bad byte."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise LoadError(path, exc.strerror or str(exc)) from None
     try:
-        data = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise LoadError(path, f"not UTF-8 ({exc.reason})", line, column) from None
+
+
+def load_turtle(store: ox.Store, path: Path, graph: ox.NamedNode) -> None:
+    """Parse one Turtle file straight into ``graph`` of ``store`` (in Rust, no Python objects
+    per triple), turning any failure into a LoadError with the parser's line and column.
+
+    One parser for both engines: the rdflib view is built from the store, so the two can
+    never disagree about what a file says.
+    """
+    data = read_text(path)
     try:
-        return list(ox.parse(data, format=ox.RdfFormat.TURTLE, base_iri=path.resolve().as_uri()))
+        store.load(data, format=ox.RdfFormat.TURTLE, base_iri=path.resolve().as_uri(), to_graph=graph)
     except SyntaxError as exc:
         line, column = _position(exc)
         raise LoadError(path, str(exc.msg if hasattr(exc, "msg") else exc), line, column) from None
@@ -178,17 +184,15 @@ def load(paths=None) -> KnowledgeGraph:
         raise LoadError(", ".join(map(str, paths or DEFAULT_PATHS)), "no Turtle files found")
     digest = hashlib.sha256()
     sources: list[SourceFile] = []
-    quads: list[ox.Quad] = []
+    store = ox.Store()
     for path in files:
         rel = _relative(path)
-        triples = parse_turtle(path)
         name = graph_iri_for(rel)
         graph = ox.NamedNode(str(name))
-        quads += [ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples]
-        sources.append(SourceFile(rel, name, len(set(triples))))
+        load_turtle(store, path, graph)
+        count = next(iter(store.query(f"SELECT (COUNT(*) AS ?n) {{ GRAPH <{name}> {{ ?s ?p ?o }} }}")))["n"]
+        sources.append(SourceFile(rel, name, int(count.value)))
         digest.update(rel.encode() + b"\0" + path.read_bytes())
-    store = ox.Store()
-    store.bulk_extend(quads)
     derived_graph = ox.NamedNode(str(DERIVED_GRAPH))
     store.bulk_extend([ox.Quad(t.subject, t.predicate, t.object, derived_graph) for t in derive(store)])
 
