@@ -286,3 +286,9 @@ def test_explore_page_draws_three_figures(explore_server, browser, kg):
         browser.save_screenshot(str(Path(SCREENSHOTS) / "explore-silk-routes.png"))
     problems = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert not problems, f"console says {problems}"
+
+
+def test_explore_and_validate_are_linked_from_the_query_ui_and_every_page(client):
+    for path in ("/", "/id/state/AF", "/queries"):
+        page = client.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
+        assert 'href="/explore"' in page and 'href="/validate"' in page, path
