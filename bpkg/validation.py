@@ -38,7 +38,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyoxigraph as ox
-import pyshacl
 from rdflib import RDF, BNode, Dataset, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDFS, SH, XSD
@@ -619,6 +618,8 @@ class Validator:
         return [r for r in self._run(union, None) if r.focus in focus]
 
     def _run(self, data: Graph, focus: list | None) -> list[Result]:
+        import pyshacl  # here, not at the top: every `bpkg` command and the server import this module
+
         conforms, report, text = pyshacl.validate(
             data, shacl_graph=self.shapes, inference="none", inplace=True, advanced=False,
             allow_warnings=True, allow_infos=True, focus_nodes=focus, do_owl_imports=False)
