@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -805,62 +804,3 @@ def validate(kg, data: bytes | str | None = None, *, media_type: str | None = No
     submission = parse_submission(data, media_type=media_type, filename=filename, fmt=fmt,
                                   source=source, max_bytes=max_bytes)
     return validator.validate_submission(submission, method=method)
-
-
-# -- CLI -------------------------------------------------------------------------
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("validate", help="validate the bundled graph, or submissions in its context",
-                       description="Without FILE: validate ontology/ and kg/ against shapes/. With FILEs: "
-                                   "validate each file as a submission in the context of the knowledge graph "
-                                   "(format from the file name: .ttl .jsonld .rdf .nt .nq .trig). "
-                                   "Exit 0 when acceptable, 1 on violations, 2 when input cannot be read.")
-    p.add_argument("files", nargs="*", metavar="FILE", help="submission files (default: the bundled graph)")
-    p.add_argument("--format", choices=["text", "json", "turtle", "jsonld"], default="text",
-                   help="report format (default: text)")
-    p.add_argument("--input-format", choices=[f.name for f in FORMATS],
-                   help="the submissions' RDF syntax, when their file names do not say it")
-    p.set_defaults(func=cmd_validate)
-
-
-def cmd_validate(args) -> int:
-    from .cli import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, _load_or_exit
-
-    kg = _load_or_exit()
-    validator = validator_for(kg)
-    reports: list[Report] = []
-    unreadable = False
-    for name in args.files:
-        try:
-            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        except OSError as exc:
-            print(f"error: {name}: {exc.strerror or exc}", file=sys.stderr)
-            unreadable = True
-            continue
-        try:
-            reports.append(validate(kg, data, filename=name, source=name,
-                                    fmt=format_named(args.input_format) if args.input_format else None))
-        except SubmissionError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            unreadable = True
-    if not args.files:
-        reports.append(validate(kg))
-    _print_reports(reports, args.format, validator.shapes)
-    if unreadable:
-        return EXIT_USAGE
-    return EXIT_OK if all(r.conforms for r in reports) else EXIT_VIOLATIONS
-
-
-def _print_reports(reports: list[Report], fmt: str, shapes: Graph) -> None:
-    if not reports:
-        return
-    if fmt == "text":
-        print("\n".join(r.to_text() for r in reports), end="")
-    elif fmt == "json":
-        doc = reports[0].as_dict() if len(reports) == 1 else {
-            "conforms": all(r.conforms for r in reports), "reports": [r.as_dict() for r in reports]}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
-    else:
-        merged = Report([r for rep in reports for r in rep.results], ", ".join(r.source for r in reports),
-                        sum(r.triples for r in reports), reports[0].context_triples, reports[0].shapes)
-        print(merged.render(fmt, shapes), end="")

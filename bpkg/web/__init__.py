@@ -51,5 +51,3 @@ def _knowledge_graph(config) -> KnowledgeGraph:
 def get_kg() -> KnowledgeGraph:
     return current_app.extensions["bpkg"]
 
-
-from .serve import register_cli  # noqa: E402,F401 (``bpkg serve``; cli.py discovers it here)
