@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rdflib import RDF, URIRef
 
-from . import plots, publishing, queries, remote, sparql, validation
+from . import formats, plots, publishing, queries, remote, sparql, validation
 from .namespaces import curie, expand
 from .store import LoadError, load
 
@@ -171,7 +171,7 @@ def cmd_validate(args) -> int:
             unreadable = True
             continue
         try:
-            fmt = validation.format_named(args.input_format) if args.input_format else None
+            fmt = formats.syntax(args.input_format) if args.input_format else None
             reports.append(validation.validate(kg, data, filename=name, source=name, fmt=fmt))
         except validation.SubmissionError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE", help="submission files (default: the bundled graph)")
     p.add_argument("--format", choices=["text", "json", "turtle", "jsonld"], default="text",
                    help="report format (default: text)")
-    p.add_argument("--input-format", choices=[f.name for f in validation.FORMATS],
+    p.add_argument("--input-format", choices=[f.name for f in formats.SUBMISSION_SYNTAXES], type=formats.syntax_name,
                    help="the submissions' RDF syntax, when their file names do not say it")
     p.set_defaults(func=cmd_validate)
 

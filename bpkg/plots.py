@@ -58,7 +58,7 @@ def _plain(term):
 
 def query_rows(kg, name: str, **params) -> list[dict]:
     """Rows of the named query ``name`` as dicts of plain text (IRIs in full)."""
-    result = queries.run(kg, queries.get(name), params)
+    result = queries.evaluate_in_process(kg, queries.get(name), params)
     return [{k: _plain(v) for k, v in row.items()} for row in result.rows]
 
 

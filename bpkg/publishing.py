@@ -18,11 +18,11 @@ import pyoxigraph as ox
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import SKOS, XSD
 
+from . import formats
 from .namespaces import BASE, BP, ID, PREFIXES, PROV, bind, curie
 from .store import ROOT, KnowledgeGraph, graph_iri_for
 
-DCAT = "http://www.w3.org/ns/dcat#"
-VOID = "http://rdfs.org/ns/void#"
+DCAT, VOID = PREFIXES["dcat"], PREFIXES["void"]
 DATASET = URIRef(BASE + "dataset")
 DESCRIPTION_FILE = "kg/dataset.ttl"
 
@@ -36,20 +36,16 @@ class Form:
     media_type: str
 
 
+DUMP_FORMS = ("nquads", "trig", "turtle", "ntriples", "jsonld")
 FORMS = {
     f.name: f
     for f in (
-        Form("nquads", "bpkg.nq", "application/n-quads"),
-        Form("trig", "bpkg.trig", "application/trig"),
-        Form("turtle", "bpkg.ttl", "text/turtle"),
-        Form("ntriples", "bpkg.nt", "application/n-triples"),
-        Form("jsonld", "bpkg.jsonld", "application/ld+json"),
+        *(Form(s.name, "bpkg" + s.extensions[0], s.media_type) for s in map(formats.syntax, DUMP_FORMS)),
         Form("sssom", "alignments.sssom.tsv", "text/tab-separated-values"),
         Form("void", "void.ttl", "text/turtle"),
         Form("context", "context.jsonld", "application/ld+json"),
     )
 }
-DUMP_FORMS = ("nquads", "trig", "turtle", "ntriples", "jsonld")
 
 
 # -- JSON-LD context -----------------------------------------------------------

@@ -26,11 +26,11 @@ from typing import Mapping
 import pyoxigraph as ox
 import yaml
 
-from .namespaces import expand
+from .namespaces import PREFIXES, expand
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY_DIR = ROOT / "queries"
-XSD = "http://www.w3.org/2001/XMLSchema#"
+XSD = PREFIXES["xsd"]
 
 # Parameter type -> suffix of the query variable (BASIL/grlc convention).
 TYPE_SUFFIX = {"iri": "_iri", "date": "_xsd_date", "year": "_integer", "integer": "_integer",
@@ -232,8 +232,9 @@ def bindings(query: NamedQuery, values: Mapping[str, str]) -> dict[str, ox.Named
 # -- running --------------------------------------------------------------------------------
 
 @dataclass
-class Result:
-    """A SELECT result: column names and rows of pyoxigraph terms (None where unbound)."""
+class Answer:
+    """A query's answer evaluated in this process, as pyoxigraph terms: column names and rows
+    (None where unbound), or the boolean of an ASK, or the triples of a CONSTRUCT."""
 
     variables: list[str]
     rows: list[dict]
@@ -268,7 +269,8 @@ def bound_text(query: NamedQuery, values: Mapping[str, str] | None = None) -> st
 def execute(kg, query: NamedQuery, values: Mapping[str, str] | None = None, *, accept: str | None = None,
             format: str | None = None, limits=None):
     """Bind and run through the one safe executor (gate, deadline in a child, row and byte
-    caps, result formats): what the CLI and the web use. Returns a ``bpkg.sparql.Result``;
+    caps, result formats): what the CLI and the web use. Returns a ``bpkg.sparql.Result`` (the
+    serialised body);
     raises ParameterError for a bad value and ``bpkg.sparql.SparqlError`` for the rest."""
     from . import sparql
 
@@ -276,16 +278,16 @@ def execute(kg, query: NamedQuery, values: Mapping[str, str] | None = None, *, a
     return sparql.execute(sparql.Target.of(kg), request, limits or sparql.Limits())
 
 
-def run(kg, query: NamedQuery, values: Mapping[str, str] | None = None) -> Result:
+def evaluate_in_process(kg, query: NamedQuery, values: Mapping[str, str] | None = None) -> Answer:
     """Bind and evaluate in this process, as pyoxigraph terms: for trusted Python callers
     and the tests (the bundled graph, our own query files). The CLI and the web use
     :func:`execute`.
     """
     answer = kg.store.query(bound_text(query, values), use_default_graph_as_union=True)
     if isinstance(answer, ox.QueryBoolean):
-        return Result([], [], boolean=bool(answer))
+        return Answer([], [], boolean=bool(answer))
     if isinstance(answer, ox.QueryTriples):
-        return Result([], [], triples=list(answer))
+        return Answer([], [], triples=list(answer))
     variables = [v.value for v in answer.variables]
     rows = [{name: solution[name] for name in variables} for solution in answer]
-    return Result(variables, rows)
+    return Answer(variables, rows)

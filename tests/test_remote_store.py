@@ -103,9 +103,9 @@ def _cases():
 @pytest.mark.parametrize("name, values", list(_cases()))
 def test_named_query_gives_the_same_rows_remotely(loaded, kg, name, values):
     query = queries.get(name)
-    embedded = queries.run(kg, query, values)
+    embedded = queries.evaluate_in_process(kg, query, values)
     # The same library code, with the remote store where the embedded one was.
-    remote = queries.run(SimpleNamespace(store=loaded), query, values)
+    remote = queries.evaluate_in_process(SimpleNamespace(store=loaded), query, values)
     assert remote.variables == embedded.variables
     assert _rows(remote) == _rows(embedded)
     assert remote.rows or remote.triples or remote.boolean is not None or not embedded.rows

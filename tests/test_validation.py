@@ -16,7 +16,7 @@ import pytest
 from rdflib import Dataset, Graph, URIRef
 from rdflib.namespace import SH
 
-from bpkg import validation
+from bpkg import formats, validation
 from bpkg.namespaces import expand
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,8 +74,8 @@ project:ctx a bp:Project ; skos:prefLabel "Context"@en ;
     bp:targetCountry <https://w3id.org/bpkg/id/state/{country}> ;
     prov:wasDerivedFrom document:budapestprocess-org-projects .
 """
-    assert validation.validate(kg, project(9, "AF"), fmt=validation.format_named("turtle")).conforms
-    bad = validation.validate(kg, project(24, "XX"), fmt=validation.format_named("turtle"))
+    assert validation.validate(kg, project(9, "AF"), fmt=formats.syntax("turtle")).conforms
+    bad = validation.validate(kg, project(24, "XX"), fmt=formats.syntax("turtle"))
     paths = sorted(r.path_text for r in bad.results if r.severity == "Violation")
     assert paths == ["bp:addressesGcmObjective", "bp:targetCountry"]
     gcm24 = next(r for r in bad.results if r.path_text == "bp:addressesGcmObjective")
