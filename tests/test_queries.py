@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 
 import pyoxigraph as ox
@@ -21,7 +19,8 @@ from rdflib import RDF, Namespace, URIRef
 from bpkg import queries as Q
 from bpkg.namespaces import PREFIXES, sparql_prologue
 
-from conftest import REFERENCE, ROOT
+from conftest import REFERENCE
+from servers import bpkg_cli
 
 BP = Namespace(PREFIXES["bp"])
 ORG = Namespace(PREFIXES["org"])
@@ -492,10 +491,6 @@ def test_hostile_text_is_bound_as_one_literal():
 
 
 # -- CLI ---------------------------------------------------------------------------------------------
-
-def bpkg_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bpkg", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-
 
 def test_cli_lists_queries():
     done = bpkg_cli("queries")
