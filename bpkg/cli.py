@@ -14,6 +14,8 @@ from collections import Counter
 
 from rdflib import RDF, URIRef
 
+from . import __version__
+from .data_files import ROOT
 from .namespaces import curie
 from .store import LoadError, load
 
@@ -62,6 +64,7 @@ def cmd_stats(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpkg", description="The Budapest Process knowledge graph.")
+    parser.add_argument("--version", action="version", version=f"bpkg {__version__} (data: {ROOT})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("stats", help="count triples, named graphs and instances per class")

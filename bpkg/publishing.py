@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pyoxigraph as ox
 from rdflib import RDF, Graph, Literal, URIRef
-from rdflib.namespace import SKOS, XSD
+from rdflib.namespace import OWL, SKOS, XSD
 
 from .namespaces import BASE, BP, ID, PREFIXES, PROV, bind, curie
-from .store import ROOT, KnowledgeGraph, graph_iri_for
+from . import __version__
+from .data_files import ROOT
+from .store import KnowledgeGraph, graph_iri_for
 
 DCAT = "http://www.w3.org/ns/dcat#"
 VOID = "http://rdfs.org/ns/void#"
@@ -172,7 +174,8 @@ def void_description(kg: KnowledgeGraph) -> Graph:
     graph.add((DATASET, v("distinctObjects"), count(len({o for _, _, o in triples}))))
     graph.add((DATASET, v("properties"), count(len(per_property))))
     graph.add((DATASET, v("classes"), count(len(instances))))
-    graph.add((DATASET, URIRef(DCAT + "version"), Literal(kg.version)))
+    graph.add((DATASET, URIRef(DCAT + "version"), Literal(kg.version)))  # the content hash (as in ETags)
+    graph.add((DATASET, OWL.versionInfo, Literal(__version__)))  # the bpkg release it comes with
     for cls in sorted(instances):
         node = _fragment_for("class", cls)
         graph.add((DATASET, v("classPartition"), node))

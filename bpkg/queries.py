@@ -27,9 +27,9 @@ from typing import Mapping
 import pyoxigraph as ox
 import yaml
 
+from .data_files import ROOT
 from .namespaces import expand
 
-ROOT = Path(__file__).resolve().parent.parent
 QUERY_DIR = ROOT / "queries"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 

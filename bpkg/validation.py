@@ -49,7 +49,7 @@ from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.stores.memory import Memory
 
 from .namespaces import BPSH, ID, PREFIXES, bind, curie
-from .store import ROOT
+from .data_files import ROOT
 
 SHAPES_DIR = ROOT / "shapes"
 DEFAULT_MAX_BYTES = 1024 * 1024  # perf_security.md 2d: rdflib needs ~27x the upload in RAM

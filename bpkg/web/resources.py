@@ -28,7 +28,8 @@ from rdflib.namespace import DCTERMS, OWL, SKOS
 
 from .. import publishing
 from ..namespaces import BASE, PREFIXES, PROV, SCHEMA, bind, curie
-from ..store import ROOT, KnowledgeGraph
+from ..data_files import ROOT
+from ..store import KnowledgeGraph
 from . import get_kg
 from .shape_rules import describe_shapes, load_shapes
 

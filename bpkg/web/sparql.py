@@ -26,12 +26,12 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import formats
+from .. import __version__, formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
 from ..sparql import (Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare, run,
                       run_update, worker_pool)
-from ..store import ROOT
+from ..data_files import ROOT, npm_file
 from . import get_kg
 
 bp = Blueprint("sparql", __name__)
@@ -40,7 +40,7 @@ DEFAULTS = {
     "SPARQL_MAX_REQUEST_BYTES": 256 * 1024,
     "SPARQL_UPDATE_ENABLED": False,
     "SPARQL_UPDATE_TOKEN": None,
-    "YASGUI_DIR": str(ROOT / "node_modules" / "@zazuko" / "yasgui" / "build"),
+    "YASGUI_DIR": str(npm_file("@zazuko/yasgui", "build/yasgui.min.js").parent),
     "QUERIES_DIR": str(ROOT / "queries"),
     "SPARQL_POOL": True,  # long-lived query workers (False: a forked child per query)
     "SPARQL_CACHE_ENTRIES": 512,  # result cache; 0 turns it off
@@ -334,6 +334,7 @@ def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap:
                    f"at most {cap.max_rows} rows or triples and {cap.max_bytes} bytes (header X-BPKG-Truncated "
                    f"when cut), queries up to {cap.max_query_chars} characters and {cap.max_depth} nested brackets.")
     out.append(ox.Triple(service, n(PREFIXES["rdfs"] + "comment"), lit(limits_text, language="en")))
+    out.append(ox.Triple(service, n(PREFIXES["owl"] + "versionInfo"), lit(__version__)))  # the bpkg release serving it
     for name, value, kind in (("queryTimeoutSeconds", f"{cap.timeout:g}", "decimal"),
                               ("maxResultRows", str(cap.max_rows), "integer"),
                               ("maxResponseBytes", str(cap.max_bytes), "integer"),
