@@ -63,8 +63,10 @@ def cmd_stats(args) -> int:
 # -- the parser ----------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bpkg", description="The Budapest Process knowledge graph.")
-    parser.add_argument("--version", action="version", version=f"bpkg {__version__} (data: {ROOT})")
+    parser = argparse.ArgumentParser(prog="bpkg", description="The Budapest Process knowledge graph.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # keeps --version's lines
+    parser.add_argument("--version", action="version", version=f"bpkg {__version__}\ndata: {ROOT}",
+                        help="show the release and the folder its data is read from")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("stats", help="count triples, named graphs and instances per class")
