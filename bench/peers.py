@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
@@ -44,14 +43,14 @@ def ready() -> bool:
     return _STAMP.is_file() and _STAMP.read_text(encoding="utf-8").split() == list(PINS)
 
 
-def ensure(quiet: bool = False) -> Path:
+def ensure() -> Path:
     """Create ``bench/.peers/venv`` with the pinned peers unless it is there already."""
     if ready():
         return VENV
     if not python().is_file():
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     print(f"setting up the benchmark peers in {VENV.relative_to(HERE.parent)}: {', '.join(PINS)}", flush=True)
-    subprocess.run([str(python()), "-m", "pip", "install", *(["--quiet"] if quiet else []), *PINS], check=True)
+    subprocess.run([str(python()), "-m", "pip", "install", *PINS], check=True)
     _STAMP.write_text("\n".join(PINS) + "\n", encoding="utf-8")
     return VENV
 
@@ -59,4 +58,3 @@ def ensure(quiet: bool = False) -> Path:
 if __name__ == "__main__":
     ensure()
     print(f"peers ready: {python()} (rdflib-endpoint), {oxigraph()}")
-    sys.exit(0)
