@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,9 +30,11 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import bpkg  # noqa: E402
 from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
+import peers  # noqa: E402
 
 POINT = """PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 SELECT ?label WHERE { <https://w3id.org/bpkg/id/region/silk-routes> skos:prefLabel ?label }"""
@@ -84,9 +85,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="timed requests per query and server")
     args = parser.parse_args()
-    oxigraph = shutil.which("oxigraph") or str(Path(sys.executable).with_name("oxigraph"))
-    if not Path(oxigraph).exists():
-        raise SystemExit("the oxigraph server is not installed: pip install oxigraph")
+    peers.ensure()
+    oxigraph = str(peers.oxigraph())
 
     cold_port, cached_port, ox_port = free_port(), free_port(), free_port()
     cold = subprocess.Popen([sys.executable, "-m", "bpkg", "serve", "--port", str(cold_port)], cwd=ROOT,

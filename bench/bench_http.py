@@ -9,7 +9,8 @@ queries, bounded concurrency; and the cold start of our server.
   ``bpkg.remote.load_into`` (a Graph Store Protocol PUT per named graph, as
   ``bpkg load --store`` does).
 * **rdflib-endpoint**: ``rdflib-endpoint serve dump.nq`` run by the python of a separate
-  venv (``--rdflib-endpoint-python``; it brings FastAPI/uvicorn, which we do not need).
+  venv (it brings FastAPI/uvicorn, which we do not need): ``bench/.peers/venv``, set up by
+  ``bench/peers.py`` on first use, or another one given with ``--rdflib-endpoint-python``.
 
 Every server listens on 127.0.0.1 on a free port and is stopped by PID. Per server and query:
 ``--clients`` threads, each with one keep-alive connection, send GET requests for
@@ -41,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402
 from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
+import peers  # noqa: E402
 import workload  # noqa: E402
 
 import bpkg  # noqa: E402
@@ -49,7 +51,6 @@ from bpkg.remote import RemoteStore, load_into  # noqa: E402
 
 ROOT = generate.ROOT
 OUT = generate.OUT
-DEFAULT_ENDPOINT_PYTHON = "/work/bench-venv/bin/python"
 ACCEPT = "application/sparql-results+json"
 
 
@@ -209,8 +210,10 @@ def start_ours(paths: list[Path] | None, threads: int = 8) -> Server:
 
 
 def oxigraph_binary() -> str | None:
-    beside = Path(sys.executable).with_name("oxigraph")
-    return str(beside) if beside.is_file() else shutil.which("oxigraph")
+    for candidate in (peers.oxigraph(), Path(sys.executable).with_name("oxigraph")):
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("oxigraph")
 
 
 def cold_start(paths: list[Path] | None, repeats: int, timeout: float) -> list[float]:
@@ -229,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="50k", help="bundled, 5k, 50k or 500k (default 50k)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0, help="per server and query (default 10)")
-    parser.add_argument("--rdflib-endpoint-python", default=DEFAULT_ENDPOINT_PYTHON,
-                        help=f"the python of a venv with rdflib-endpoint installed (default {DEFAULT_ENDPOINT_PYTHON})")
+    parser.add_argument("--rdflib-endpoint-python", type=Path,
+                        help="the python of a venv with rdflib-endpoint installed "
+                             "(default: bench/.peers/venv, set up by bench/peers.py)")
     parser.add_argument("--cold-start-sizes", nargs="*", default=["bundled", "500k"])
     parser.add_argument("--quick", action="store_true", help="5k data, 4 clients, 2 s per case, cold start bundled only")
     parser.add_argument("--json", type=Path)
@@ -238,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.size, args.clients, args.seconds, args.cold_start_sizes = "5k", 4, 2.0, ["bundled"]
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.rdflib_endpoint_python is None:
+        peers.ensure()
+        args.rdflib_endpoint_python = peers.python()
     paths = data_paths(args.size)
     kg = bpkg.load(paths)
     report = {"size": args.size, "triples": len(kg), "clients": args.clients, "seconds": args.seconds,
@@ -260,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             dump = dump_nquads(kg, OUT / f"http-{args.size}.nq")
             port = free_port()
             servers["rdflib-endpoint"] = Server(
-                "rdflib-endpoint", [args.rdflib_endpoint_python, "-m", "rdflib_endpoint", "serve", str(dump),
+                "rdflib-endpoint", [str(args.rdflib_endpoint_python), "-m", "rdflib_endpoint", "serve", str(dump),
                                     "--host", "127.0.0.1", "--port", str(port)], port, "/")
             report["servers"]["rdflib-endpoint"] = {"ready_s": servers["rdflib-endpoint"].wait_ready(600)}
         else:

@@ -5,6 +5,9 @@
     python bench/run_all.py --include-2m
     python bench/run_all.py --render-only   # rewrite the page from bench/out/*.json
 
+The peers (rdflib-endpoint, the Oxigraph server) are set up on first use in bench/.peers/
+(git-ignored) by bench/peers.py.
+
 Figures go to bench/out/ (git-ignored) as JSON; the page is made from them.
 """
 
@@ -22,6 +25,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import peers  # noqa: E402
 ROOT = HERE.parent
 OUT = HERE / "out"
 PAGE = ROOT / "docs" / "benchmarks.md"
@@ -257,10 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--include-2m", action="store_true")
     parser.add_argument("--render-only", action="store_true")
-    parser.add_argument("--rdflib-endpoint-python", default="/work/bench-venv/bin/python")
+    parser.add_argument("--rdflib-endpoint-python",
+                        help="the python of a venv with rdflib-endpoint (default: bench/.peers/venv, see bench/peers.py)")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     py = sys.executable
+    if args.rdflib_endpoint_python is None:
+        if not args.render_only:
+            peers.ensure()
+        args.rdflib_endpoint_python = str(peers.python())
     if not args.render_only:
         MACHINE_JSON.write_text(json.dumps(machine(args.rdflib_endpoint_python), indent=2))
         engine_args = ["--quick"] if args.quick else []

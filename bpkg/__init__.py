@@ -4,7 +4,8 @@
 every other part (queries, validation, the web app, the CLI) reads through.
 """
 
+__version__ = "1.0.0"  # the one place the release is set: pyproject.toml, --version and the descriptions read it
+
 from .store import KnowledgeGraph, LoadError, load
 
 __all__ = ["KnowledgeGraph", "LoadError", "load"]
-__version__ = "1.0.0"

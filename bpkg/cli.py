@@ -20,7 +20,8 @@ from pathlib import Path
 
 from rdflib import RDF, URIRef
 
-from . import formats, plots, publishing, queries, remote, sparql, validation
+from . import __version__, formats, plots, publishing, queries, remote, sparql, validation
+from .data_files import ROOT
 from .namespaces import curie, expand
 from .store import LoadError, load
 
@@ -294,7 +295,10 @@ def cmd_serve(args) -> int:
 # -- the parser ----------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bpkg", description="The Budapest Process knowledge graph.")
+    parser = argparse.ArgumentParser(prog="bpkg", description="The Budapest Process knowledge graph.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # keeps --version's lines
+    parser.add_argument("--version", action="version", version=f"bpkg {__version__}\ndata: {ROOT}",
+                        help="show the release and the folder its data is read from")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("stats", help="count triples, named graphs and instances per class")

@@ -21,10 +21,10 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from . import queries
+from .data_files import ROOT, npm_file
 from .namespaces import PREFIXES, curie
 
-ROOT = Path(__file__).resolve().parent.parent
-WORLD_ATLAS = ROOT / "node_modules" / "world-atlas" / "countries-50m.json"
+WORLD_ATLAS = npm_file("world-atlas", "countries-50m.json")
 FORMATS = (".png", ".svg")
 
 ROLE = PREFIXES["role"]
@@ -281,7 +281,7 @@ def world_shapes(path: Path = WORLD_ATLAS) -> dict[str, list[list[list[tuple[flo
     try:
         topology = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError:
-        raise PlotError(f"world geometry not found at {path}: run `npm install` in {ROOT}") from None
+        raise PlotError(f"world geometry not found at {path}: run `npm ci` in {ROOT}") from None
     (sx, sy), (tx, ty) = topology["transform"]["scale"], topology["transform"]["translate"]
     arcs = []
     for arc in topology["arcs"]:

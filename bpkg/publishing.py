@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 from rdflib import RDF, Graph, Literal, URIRef
-from rdflib.namespace import SKOS, XSD
+from rdflib.namespace import OWL, SKOS, XSD
 
 from . import formats
 from .namespaces import BASE, BP, ID, PREFIXES, PROV, bind, curie
-from .store import ROOT, KnowledgeGraph, graph_iri_for
+from . import __version__
+from .data_files import ROOT
+from .store import KnowledgeGraph, graph_iri_for
 
 DCAT, VOID = PREFIXES["dcat"], PREFIXES["void"]
 DATASET = URIRef(BASE + "dataset")
@@ -165,7 +167,8 @@ def void_description(kg: KnowledgeGraph) -> Graph:
     graph.add((DATASET, v("distinctObjects"), count(len({o for _, _, o in triples}))))
     graph.add((DATASET, v("properties"), count(len(per_property))))
     graph.add((DATASET, v("classes"), count(len(instances))))
-    graph.add((DATASET, URIRef(DCAT + "version"), Literal(kg.version)))
+    graph.add((DATASET, URIRef(DCAT + "version"), Literal(kg.version)))  # the content hash (as in ETags)
+    graph.add((DATASET, OWL.versionInfo, Literal(__version__)))  # the bpkg release it comes with
     for cls in sorted(instances):
         node = _fragment_for("class", cls)
         graph.add((DATASET, v("classPartition"), node))

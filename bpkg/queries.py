@@ -26,9 +26,9 @@ from typing import Mapping
 import pyoxigraph as ox
 import yaml
 
+from .data_files import ROOT
 from .namespaces import PREFIXES, expand
 
-ROOT = Path(__file__).resolve().parent.parent
 QUERY_DIR = ROOT / "queries"
 XSD = PREFIXES["xsd"]
 

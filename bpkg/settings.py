@@ -13,10 +13,10 @@ from dataclasses import dataclass, fields
 
 from .cache import DEFAULT_MAX_BYTES as CACHE_MAX_BYTES
 from .cache import DEFAULT_MAX_ENTRIES as CACHE_MAX_ENTRIES
+from .data_files import npm_file
 from .queries import QUERY_DIR
 from .sparql import Limits
 from .staging import DEFAULT_MAX_STAGED
-from .store import ROOT
 from .validation import DEFAULT_MAX_BYTES as VALIDATE_MAX_BYTES
 
 
@@ -34,7 +34,7 @@ SETTINGS = (
     Setting("MAX_CONTENT_LENGTH", 10 * 1024 * 1024, "largest request body, in bytes (Flask's own setting)"),
     Setting("QUERIES_DIR", str(QUERY_DIR), "the named query library"),
     Setting("SHAPES_PATH", "shapes", "the SHACL shapes, for /validate and /shapes alike (relative: from the project root)"),
-    Setting("YASGUI_DIR", str(ROOT / "node_modules" / "@zazuko" / "yasgui" / "build"), "the query editor's files"),
+    Setting("YASGUI_DIR", str(npm_file("@zazuko/yasgui", "build/yasgui.min.js").parent), "the query editor's files"),
     Setting("VALIDATE_MAX_BYTES", VALIDATE_MAX_BYTES, "largest submission to /validate and /submissions, in bytes"),
     Setting("SUBMISSIONS_TOKEN", None, "bearer token that turns /submissions on (at least 16 characters)"),
     Setting("SUBMISSIONS_MAX_STAGED", DEFAULT_MAX_STAGED, "staged submissions kept at most"),

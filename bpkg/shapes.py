@@ -12,7 +12,7 @@ from pathlib import Path
 from rdflib import Graph
 
 from .namespaces import bind
-from .store import ROOT
+from .data_files import ROOT
 
 SHAPES_DIR = ROOT / "shapes"
 

@@ -20,9 +20,9 @@ import pyoxigraph as ox
 from rdflib import BNode, Dataset, Literal, URIRef
 from rdflib.graph import ReadOnlyGraphAggregate
 
+from .data_files import ROOT
 from .namespaces import GRAPH_BASE, PREFIXES, bind
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATHS = (ROOT / "ontology", ROOT / "kg")
 CONSTRUCT_DIR = ROOT / "queries" / "construct"
 DERIVED_GRAPH = URIRef(GRAPH_BASE + "derived")

@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import current_app, request
 
 from .. import staging, validation
-from ..settings import ROOT
+from ..data_files import ROOT
 from ..store import KnowledgeGraph
 
 _area_lock = threading.Lock()

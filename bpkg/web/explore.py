@@ -3,8 +3,9 @@
 GET /explore                       the page (Vega-Lite, drawn in the browser)
 GET /explore/data/NAME.json        a figure's data (map, matrix, timeline), from the named queries
 GET /explore/assets/NAME           vega, vega-lite, vega-embed and the world geometry, served
-                                   from node_modules (installed by ``npm install``; nothing
-                                   is fetched from the internet, by the server or the page)
+                                   from the files bpkg.data_files finds (node_modules/ in a
+                                   checkout, bpkg/data/ in a wheel; nothing is fetched from
+                                   the internet, by the server or the page)
 
 The data is prepared by :mod:`bpkg.plots`, the same functions that draw the static figures
 of ``bpkg plot``, so the page and the reports always show the same thing.
@@ -17,22 +18,22 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, render_template, request, send_file, url_for
 
 from .. import plots
+from ..data_files import npm_file
 from .context import get_kg
 
 bp = Blueprint("explore", __name__)
 
-NODE_MODULES = plots.ROOT / "node_modules"
-# Only these files leave node_modules: a fixed list, so no path from a URL reaches the disk.
+# Only these files are served: a fixed list, so no path from a URL reaches the disk.
 ASSETS = {
-    "vega.min.js": ("vega/build/vega.min.js", "text/javascript"),
-    "vega-lite.min.js": ("vega-lite/build/vega-lite.min.js", "text/javascript"),
-    "vega-embed.min.js": ("vega-embed/build/vega-embed.min.js", "text/javascript"),
-    "countries-50m.json": (plots.WORLD_ATLAS.relative_to(NODE_MODULES).as_posix(), "application/json"),
+    "vega.min.js": (npm_file("vega", "build/vega.min.js"), "text/javascript"),
+    "vega-lite.min.js": (npm_file("vega-lite", "build/vega-lite.min.js"), "text/javascript"),
+    "vega-embed.min.js": (npm_file("vega-embed", "build/vega-embed.min.js"), "text/javascript"),
+    "countries-50m.json": (plots.WORLD_ATLAS, "application/json"),
 }
 
 
 def _asset_path(name: str) -> Path:
-    return NODE_MODULES / ASSETS[name][0]
+    return ASSETS[name][0]
 
 
 def _missing_assets() -> list[str]:

@@ -27,9 +27,10 @@ from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, OWL, SKOS
 
 from .. import formats, publishing
+from ..data_files import ROOT
 from ..namespaces import BASE, PREFIXES, PROV, SCHEMA, bind, curie, short_name
-from ..store import ROOT, KnowledgeGraph
 from ..shapes import load_shapes
+from ..store import KnowledgeGraph
 from .context import get_kg, local_path, public_base, shapes_folder
 from .shape_rules import describe_shapes
 

@@ -26,7 +26,7 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import formats
+from .. import __version__, formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
 from ..sparql import (Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare, run,
@@ -323,6 +323,7 @@ def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap:
                    f"at most {cap.max_rows} rows or triples and {cap.max_bytes} bytes (header X-BPKG-Truncated "
                    f"when cut), queries up to {cap.max_query_chars} characters and {cap.max_depth} nested brackets.")
     out.append(ox.Triple(service, n(PREFIXES["rdfs"] + "comment"), lit(limits_text, language="en")))
+    out.append(ox.Triple(service, n(PREFIXES["owl"] + "versionInfo"), lit(__version__)))  # the bpkg release serving it
     for name, value, kind in (("queryTimeoutSeconds", f"{cap.timeout:g}", "decimal"),
                               ("maxResultRows", str(cap.max_rows), "integer"),
                               ("maxResponseBytes", str(cap.max_bytes), "integer"),
