@@ -80,7 +80,7 @@ def test_every_property_has_a_domain_and_a_range():
 
 def test_every_declared_term_is_used(kg):
     """In the bundled data, or by the submission examples (the vocabulary submitters use);
-    a super-property counts as used when one of its sub-properties is."""
+    a super-property or super-class counts as used when one of its sub-terms is."""
     ontology = Graph().parse(ROOT / "ontology" / "bp.ttl")
     declared = {s for s in ontology.subjects(RDFS.isDefinedBy, None) if str(s).startswith(str(BP))}
     used = set()
@@ -92,4 +92,5 @@ def test_every_declared_term_is_used(kg):
                 used.add(o)
     for term in list(used):
         used |= set(ontology.transitive_objects(term, RDFS.subPropertyOf))
+        used |= set(ontology.transitive_objects(term, RDFS.subClassOf))
     assert sorted(str(t) for t in declared - used) == []

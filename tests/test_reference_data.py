@@ -77,7 +77,7 @@ def test_state_names_codes_and_identifiers(kg, reference_dir):
     found = table(kg, """
         SELECT ?a2 ?name ?a3 ?eu ?wd ?gn WHERE {
           ?s a bp:State ; bp:isoAlpha2 ?a2 ; skos:prefLabel ?name ; bp:isoAlpha3 ?a3 ; bp:country ?eu ;
-             schema:sameAs ?wd , ?gn .
+             owl:sameAs ?wd ; schema:sameAs ?gn .
           FILTER (STRSTARTS(STR(?wd), "http://www.wikidata.org/entity/") && STRSTARTS(STR(?gn), "https://sws.geonames.org/"))
         }""")
     assert found == expected
