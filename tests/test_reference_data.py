@@ -59,8 +59,8 @@ def test_priority_goal_alignments_match_the_pack(kg, reference_dir):
     expected = {
         (r["number"], o) for r in pack(reference_dir, "call_for_action.csv") for o in r["gcm_objectives"].split(";")
     }
-    found = table(kg, """SELECT ?g ?o WHERE { ?a a bp:Alignment ; bp:alignedFrom/skos:notation ?g ;
-                                                bp:alignedTo/skos:notation ?o }""")
+    found = table(kg, """SELECT ?g ?o WHERE { ?a a bp:Alignment ; bp:alignedFrom ?goal ; bp:alignedTo/skos:notation ?o .
+                                                ?goal a bp:PriorityGoal ; skos:notation ?g }""")
     assert found == expected
 
 
