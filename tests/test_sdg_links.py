@@ -30,7 +30,7 @@ SEED = PREFIXES["document"] + "un-network-practice-budapest-process"
 
 
 def rows(kg, name: str, **values) -> list[dict]:
-    result = Q.run(kg, LIBRARY[name], values)
+    result = Q.evaluate_in_process(kg, LIBRARY[name], values)
     return [{k: (None if t is None else t.value) for k, t in row.items()} for row in result.rows]
 
 
@@ -102,7 +102,7 @@ def test_source_check_can_fail():
 
     fixture = Fixture()
     fixture.store = store
-    found = {r["statement"].value.rsplit("/", 1)[1] for r in Q.run(fixture, CHECKS["sdg-or-gcm-link-without-source-violation"]).rows}
+    found = {r["statement"].value.rsplit("/", 1)[1] for r in Q.evaluate_in_process(fixture, CHECKS["sdg-or-gcm-link-without-source-violation"]).rows}
     assert found == {"x", "y", "z"}
 
 
