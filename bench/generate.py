@@ -35,7 +35,7 @@ ID = "https://w3id.org/bpkg/id/"
 XSD = PREFIXES["xsd"]
 USED_PREFIXES = ("bp", "document", "gcm", "goal", "meeting", "membership", "organisation", "org",
                  "project", "prov", "region", "role", "schema", "sdg", "sdgo", "skos", "state",
-                 "time", "xsd", "alignment", "basis", "eventkind", "scheme", "rdf")
+                 "time", "xsd", "alignment", "basis", "eventkind", "scheme", "rdf", "dct")
 
 
 def vocabulary() -> dict:
@@ -257,7 +257,7 @@ def generate(target: int, out: Path, seed: int = DEFAULT_SEED, vocab: dict | Non
             add(s, "bp:addressesSdgTarget", iri(target))
         if rng.random() < 0.2:
             add(s, "bp:confidence", text(rng.choice(("medium", "low")), None))
-        add(s, "prov:wasDerivedFrom", document())
+        add(s, "dct:source", document())  # a project is a prov:Activity: dct:source, not prov:wasDerivedFrom
 
     def meeting(i: int) -> None:
         day, _ = a_date(rng, 1991, 2024)
@@ -270,11 +270,11 @@ def generate(target: int, out: Path, seed: int = DEFAULT_SEED, vocab: dict | Non
         add(s, "schema:startDate", typed(day, "date"))
         add(s, "schema:endDate", typed(day, "date"))
         add(s, "schema:location", text(f"City {rng.randint(1, 500)}"))
-        add(s, "bp:hostCountry", iri(host[0]))
+        add(s, "bp:venueCountry", iri(host[0]))
         add(s, "bp:partOfDialogue", dialogue)
         for o in rng.sample(organisations, rng.randint(0, 3)):
             add(s, "schema:attendee", iri(o))
-        add(s, "prov:wasDerivedFrom", document())
+        add(s, "dct:source", document())
 
     def membership(i: int) -> None:
         member = rng.choice(states)

@@ -236,10 +236,15 @@ def sssom_tsv(kg: KnowledgeGraph) -> bytes:
         used.add(name.split(":", 1)[0])
         return name
 
+    def scheme_of(node) -> str:
+        """The concept's scheme as a CURIE; empty where the scheme has none (the UN SDG KOS
+        root, http://metadata.un.org/sdg, sits outside every namespace we bind)."""
+        scheme = union.value(node, SKOS.inScheme)
+        return short(scheme) if scheme is not None and not curie(str(scheme)).startswith("<") else ""
+
     for alignment in sorted(union.subjects(RDF.type, BP.Alignment)):
         subject, obj = union.value(alignment, BP.alignedFrom), union.value(alignment, BP.alignedTo)
         basis = union.value(alignment, BP.alignmentBasis)
-        source_of = lambda n: union.value(n, SKOS.inScheme)  # noqa: E731
         comment = "; ".join(filter(None, [
             f"basis: {_label(union, basis) or curie(str(basis))}" if basis is not None else "",
             f"locator: {union.value(alignment, BP.locator)}" if union.value(alignment, BP.locator) else "",
@@ -252,15 +257,15 @@ def sssom_tsv(kg: KnowledgeGraph) -> bytes:
             "object_id": short(obj),
             "object_label": _label(union, obj),
             "mapping_justification": _justification(union, basis) if basis is not None else "semapv:UnspecifiedMatching",
-            "subject_source": short(source_of(subject)) if source_of(subject) is not None else "",
-            "object_source": short(source_of(obj)) if source_of(obj) is not None else "",
+            "subject_source": scheme_of(subject),
+            "object_source": scheme_of(obj),
             "see_also": "|".join(sorted(str(d) for d in union.objects(alignment, PROV.wasDerivedFrom))),
             "comment": comment,
         })
     curie_map = {p: (SEMAPV if p == "semapv" else PREFIXES[p]) for p in sorted(used)}
     out = io.StringIO()
     out.write(f"#mapping_set_id: {BASE}alignments.sssom.tsv\n")
-    out.write("#mapping_set_title: Budapest Process priority goals aligned to GCM objectives\n")
+    out.write("#mapping_set_title: Budapest Process priority goals aligned to GCM objectives, and GCM objectives to SDGs\n")
     out.write("#license: https://creativecommons.org/licenses/by/4.0/\n")
     out.write(f"#mapping_set_version: {kg.version}\n")
     out.write("#curie_map:\n")

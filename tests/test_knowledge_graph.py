@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpkg.namespaces import sparql_prologue
+from bpkg.namespaces import PREFIXES, sparql_prologue
 
 PROLOGUE = sparql_prologue()
 
@@ -27,7 +27,7 @@ def values(kg, body: str) -> list[str]:
     ("cls", "expected"),
     [
         ("bp:PriorityGoal", 6),
-        ("bp:Alignment", 28),
+        ("bp:Alignment", 33),
         ("bp:GcmObjective", 23),
         ("bp:GcmGuidingPrinciple", 10),
         ("sdgo:Goal", 17),
@@ -71,18 +71,97 @@ def test_goal_alignments_as_the_seed_gives_them(kg, goal, objectives):
 def test_alignment_shortcuts_are_derived_for_every_node(kg):
     shortcuts = select(kg, """
         SELECT ?g ?o WHERE { GRAPH <https://w3id.org/bpkg/graph/derived> { ?g skos:relatedMatch ?o } }""")
-    assert len(shortcuts) == 28
+    assert len(shortcuts) == 33  # 28 priority goal -> GCM objective, 5 GCM objective -> SDG
 
 
-def test_every_alignment_cites_the_seed_with_a_locator(kg):
+def test_every_goal_alignment_cites_the_seed_with_a_locator(kg):
     assert select(kg, """
-        SELECT ?a WHERE { ?a a bp:Alignment .
+        SELECT ?a WHERE { ?a a bp:Alignment ; bp:alignedFrom ?goal . ?goal a bp:PriorityGoal .
           FILTER NOT EXISTS { ?a prov:wasDerivedFrom document:un-network-practice-budapest-process ; bp:locator ?l } }""") == []
 
 
 def test_cross_cutting_objectives_are_1_3_23(kg):
     found = sorted(int(n) for n in values(kg, "SELECT ?n WHERE { ?o bp:crossCutting true ; skos:notation ?n }"))
     assert found == [1, 3, 23]
+
+
+def test_every_other_objective_is_stated_not_cross_cutting_by_the_seed(kg):
+    """The flag is the Budapest Process's classification: stated for all 23, with the seed as source."""
+    assert sorted(int(n) for n in values(kg, "SELECT ?n WHERE { ?o bp:crossCutting false ; skos:notation ?n }")) == [
+        n for n in range(1, 24) if n not in (1, 3, 23)]
+    assert values(kg, """SELECT ?o WHERE { ?o a bp:GcmObjective .
+        FILTER NOT EXISTS { ?o bp:crossCutting ?flag ; prov:wasDerivedFrom document:un-network-practice-budapest-process } }""") == []
+
+
+# -- Links to the SDGs (kg/sdg-links.ttl) ------------------------------------------
+
+def test_gcm_objective_20_cites_target_10_c_from_the_compact_itself(kg):
+    rows = select(kg, """
+        SELECT ?loc ?quote WHERE { ?a a bp:Alignment ; bp:alignedFrom gcm:20 ; bp:alignedTo sdg:10.c ;
+            bp:alignmentBasis basis:stated-in-source ; prov:wasDerivedFrom document:a-res-73-195 ;
+            bp:locator ?loc ; bp:quote ?quote }""")
+    assert len(rows) == 1 and rows[0][0] == "para. 36(a)" and "target 10.c" in rows[0][1]
+
+
+def test_every_sdg_link_is_sourced_qualified_and_justified(kg):
+    """Each link to an SDG names a readable source (URL, publisher, date seen), a locator and a basis."""
+    missing = select(kg, """
+        SELECT ?s WHERE {
+          { ?s a bp:Alignment ; bp:alignedTo ?t } UNION { ?s a bp:MigrationRelevance ; bp:relevantTarget ?t }
+          FILTER (STRSTARTS(STR(?t), "http://metadata.un.org/sdg/"))
+          FILTER NOT EXISTS {
+            ?s prov:wasDerivedFrom ?d ; bp:locator ?l ; bp:alignmentBasis ?b .
+            ?d schema:url ?url ; dct:publisher ?p ; bp:seenOn ?seen } }""")
+    assert missing == []
+
+
+def test_migration_related_targets_cover_at_least_eight_sdgs(kg):
+    goals = values(kg, """SELECT DISTINCT ?g WHERE { ?r a bp:MigrationRelevance ; bp:relevantTarget ?t .
+        ?t sdgo:isTargetOf ?g }""")
+    assert len(goals) >= 8
+    # target 10.7, the SDGs' central reference to migration, is named by every kind of source read
+    assert len(values(kg, "SELECT ?r WHERE { ?r bp:relevantTarget sdg:10.7 }")) >= 3
+
+
+def test_no_project_links_to_the_sdgs_without_a_source(kg):
+    """No source links a bundled project to a GCM objective or SDG directly; the graph says nothing."""
+    assert values(kg, "SELECT ?p WHERE { ?p a bp:Project ; bp:addressesGcmObjective|bp:addressesSdgTarget ?x }") == []
+
+
+# -- Corrections of the model (issue 15) ---------------------------------------
+
+def test_eu_bodies_are_participating_not_observer_organisations(kg):
+    eu = ["easo", "european-commission", "eeas", "general-secretariat-of-the-council", "frontex"]
+    roles = dict(select(kg, """SELECT ?o ?r WHERE { ?m org:member ?org ; org:role ?r .
+        BIND (STRAFTER(STR(?org), "/organisation/") AS ?o) }"""))
+    assert {o: roles[o].rsplit("/", 1)[1] for o in eu} == dict.fromkeys(eu, "participating-organisation")
+
+
+def test_no_note_claims_iom_or_unodc_are_listed_as_taking_part_regularly(kg):
+    notes = values(kg, """SELECT ?n WHERE { ?m org:member ?o ; skos:scopeNote ?n .
+        FILTER (?o IN (organisation:iom, organisation:unodc)) }""")
+    assert notes and not any("regularly" in n for n in notes)
+
+
+def test_venue_country_replaces_host_country(kg):
+    assert values(kg, "SELECT (COUNT(*) AS ?n) WHERE { ?e <https://w3id.org/bpkg/ontology#hostCountry> ?s }") == ["0"]
+    assert values(kg, "SELECT ?s WHERE { meeting:2019-02-19-ministerial-conference-istanbul bp:venueCountry ?s }") == [
+        PREFIXES["state"] + "TR"]
+
+
+def test_seed_claims_are_stated(kg):
+    text = " ".join(values(kg, """SELECT ?t WHERE {
+        { organisation:budapest-process skos:scopeNote|bp:quote ?t } UNION { ?p bp:ordinal 3 ; skos:scopeNote ?t }
+        UNION { organisation:reference-group skos:definition ?t } }"""))
+    for claim in ("three major projects", "operational cooperation", "impact assessments", "external evaluation",
+                  "irregular migration, labour migration, and migration and development", "COVID-19", "online"):
+        assert claim in text, claim
+    assert values(kg, "SELECT ?l WHERE { document:istanbul-commitments-2019 skos:altLabel ?l }") == ["Istanbul Declaration"]
+
+
+def test_states_are_identified_with_their_wikidata_items(kg):
+    assert values(kg, """SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a bp:State ; owl:sameAs ?wd .
+        FILTER (STRSTARTS(STR(?wd), "http://www.wikidata.org/entity/Q")) }""") == ["56"]
 
 
 def test_silk_routes_region_is_exactly_the_five_states(kg):

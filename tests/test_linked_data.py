@@ -296,14 +296,14 @@ def test_void_statistics_are_computed_from_the_loaded_graph(client, kg):
     assert int(void.value(DATASET, VOID.entities)) > 500
     assert str(void.value(DATASET, DCAT.version)) == kg.version
     parts = {void.value(p, VOID["class"]): int(void.value(p, VOID.entities)) for p in void.objects(DATASET, VOID.classPartition)}
-    assert parts[BP.State] == 56 and parts[BP.Alignment] == 28
+    assert parts[BP.State] == 56 and parts[BP.Alignment] == 33
     props = {void.value(p, VOID.property): int(void.value(p, VOID.triples)) for p in void.objects(DATASET, VOID.propertyPartition)}
     assert props[BP.country] == len(set(kg.union().triples((None, BP.country, None))))
     linksets = {void.value(s, VOID.linkPredicate): s for s in void.subjects(RDF.type, VOID.Linkset)}
-    assert {BP.addressesSdgTarget, BP.country, URIRef(PREFIXES["schema"] + "sameAs")} <= set(linksets)
+    assert {BP.relevantTarget, BP.country, URIRef(PREFIXES["owl"] + "sameAs"), URIRef(PREFIXES["schema"] + "sameAs")} <= set(linksets)
     wikidata = URIRef(BASE + "dataset#linkset-wikidata")
     assert int(void.value(wikidata, VOID.triples)) == sum(
-        1 for _, _, o in kg.union().triples((None, URIRef(PREFIXES["schema"] + "sameAs"), None)) if str(o).startswith(PREFIXES["wd"]))
+        1 for _, _, o in kg.union().triples((None, URIRef(PREFIXES["owl"] + "sameAs"), None)) if str(o).startswith(PREFIXES["wd"]))
     assert int(void.value(URIRef(BASE + "dataset#linkset-eu-countries"), VOID.triples)) == 56
 
 

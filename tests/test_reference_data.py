@@ -59,8 +59,8 @@ def test_priority_goal_alignments_match_the_pack(kg, reference_dir):
     expected = {
         (r["number"], o) for r in pack(reference_dir, "call_for_action.csv") for o in r["gcm_objectives"].split(";")
     }
-    found = table(kg, """SELECT ?g ?o WHERE { ?a a bp:Alignment ; bp:alignedFrom/skos:notation ?g ;
-                                                bp:alignedTo/skos:notation ?o }""")
+    found = table(kg, """SELECT ?g ?o WHERE { ?a a bp:Alignment ; bp:alignedFrom ?goal ; bp:alignedTo/skos:notation ?o .
+                                                ?goal a bp:PriorityGoal ; skos:notation ?g }""")
     assert found == expected
 
 
@@ -77,7 +77,7 @@ def test_state_names_codes_and_identifiers(kg, reference_dir):
     found = table(kg, """
         SELECT ?a2 ?name ?a3 ?eu ?wd ?gn WHERE {
           ?s a bp:State ; bp:isoAlpha2 ?a2 ; skos:prefLabel ?name ; bp:isoAlpha3 ?a3 ; bp:country ?eu ;
-             schema:sameAs ?wd , ?gn .
+             owl:sameAs ?wd ; schema:sameAs ?gn .
           FILTER (STRSTARTS(STR(?wd), "http://www.wikidata.org/entity/") && STRSTARTS(STR(?gn), "https://sws.geonames.org/"))
         }""")
     assert found == expected

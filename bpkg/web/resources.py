@@ -245,7 +245,7 @@ def resource_page(iri: URIRef, source, parts, alt) -> str:
     for s, p in sorted(idx.union.subject_predicates(iri), key=lambda sp: (curie(str(sp[1])), idx.labels.get(str(sp[0]), str(sp[0])))):
         if isinstance(s, URIRef) and not str(s).startswith(str(iri) + "#"):
             incoming.append({"subject": term_view(s), "predicate": term_view(p)})
-    sources = sorted({o for n in nodes for o in idx.union.objects(n, PROV.wasDerivedFrom)}, key=str)
+    sources = sorted({o for n in nodes for p in (PROV.wasDerivedFrom, DCTERMS.source) for o in idx.union.objects(n, p)}, key=str)
     graphs = sorted({str(g.identifier if hasattr(g, "identifier") else g)
                      for n in nodes for _, _, _, g in kg.dataset.quads((n, None, None, None))})
     return render_template(
