@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402
 import peers  # noqa: E402
+from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
 import workload  # noqa: E402
 
 import bpkg  # noqa: E402
@@ -52,12 +52,6 @@ from bpkg.remote import RemoteStore, load_into  # noqa: E402
 ROOT = generate.ROOT
 OUT = generate.OUT
 ACCEPT = "application/sparql-results+json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -21,7 +21,7 @@ from rdflib import BNode, Dataset, Literal, URIRef
 from rdflib.graph import ReadOnlyGraphAggregate
 
 from .data_files import ROOT
-from .namespaces import GRAPH_BASE, bind
+from .namespaces import GRAPH_BASE, PREFIXES, bind
 
 DEFAULT_PATHS = (ROOT / "ontology", ROOT / "kg")
 CONSTRUCT_DIR = ROOT / "queries" / "construct"
@@ -221,7 +221,7 @@ def from_store(store) -> KnowledgeGraph:
     return KnowledgeGraph(store, files, digest)
 
 
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_XSD_STRING = PREFIXES["xsd"] + "string"
 
 
 def _to_rdflib(term):

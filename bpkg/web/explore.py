@@ -19,7 +19,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, send_f
 
 from .. import plots
 from ..data_files import npm_file
-from . import get_kg
+from .context import get_kg
 
 bp = Blueprint("explore", __name__)
 
