@@ -30,7 +30,6 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import bpkg  # noqa: E402
 from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)

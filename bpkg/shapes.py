@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rdflib import Graph
 
+from .data_files import ROOT
 from .namespaces import bind
 from .data_files import ROOT
 
