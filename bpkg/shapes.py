@@ -13,7 +13,6 @@ from rdflib import Graph
 
 from .data_files import ROOT
 from .namespaces import bind
-from .data_files import ROOT
 
 SHAPES_DIR = ROOT / "shapes"
 
