@@ -93,3 +93,13 @@ def test_numbers_sort_as_numbers_on_a_page(client):
     incoming = [int(n) for n in re.findall(r'href="/id/alignment/goal-5--gcm-(\d+)"', html)]
     assert incoming == sorted(incoming) == [2, 7, 10, 11, 12]
     assert "Priority goal 5 → GCM objective 10" in html
+
+
+def test_a_bad_query_in_a_browser_is_a_page_in_plain_words(client):
+    page = client.get("/sparql", query_string={"query": "SELEC"}, headers=BROWSER)
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "query syntax error at line 1, column 6" in html and "[_]" not in html
+    assert 'id="fix-in-editor" href="/?query=SELEC"' in html and 'header class="site"' in html
+    program = client.get("/sparql", query_string={"query": "SELEC"})
+    assert program.status_code == 400 and program.mimetype == "text/plain"

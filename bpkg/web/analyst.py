@@ -139,3 +139,36 @@ def http_error(exc: HTTPException):
     if exc.code == 405 and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
+
+
+@bp.after_app_request
+def plain_errors_as_pages(response: Response) -> Response:
+    """A browser shown a plain-text 4xx (a bad query at /sparql, a missing query) gets the
+    same words on a page with the navigation, and for a query, a way back to the editor."""
+    if response.status_code < 400 or response.mimetype != "text/plain" or request.method not in ("GET", "POST") \
+            or request.accept_mimetypes.best_match(["text/plain", "application/json", "text/html"]) != "text/html":
+        return response
+    message = response.get_data(as_text=True).strip()
+    query = request.values.get("query", "") if request.path.endswith("/sparql") else ""
+    page = render_template("error.html", code=response.status_code, name=_reason(response.status_code),
+                           description=_plain_words(message), query=query,
+                           editor=url_for("sparql.query_page") + "?" + urlencode({"query": query}) if query else "")
+    styled = Response(page, status=response.status_code, mimetype="text/html")
+    for name in ("Retry-After", "Allow"):
+        if name in response.headers:
+            styled.headers[name] = response.headers[name]
+    return styled
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _plain_words(message: str) -> str:
+    """The parser's "[_]" (any other character) means nothing to a reader: leave it out."""
+    return message.replace(", [_]", "").replace("expected [_]", "something else was expected here")
