@@ -197,3 +197,16 @@ def test_a_bad_search_phrase_is_a_page_not_a_download(browser, live_server):
     assert _css(browser, "h1") and "search" in browser.current_url
     assert "row" in browser.find_element("id", "row-count").text
     stayed_on_site(browser, live_server)
+
+
+def test_result_headers_are_not_clipped(browser, live_server):
+    fresh_editor(browser, live_server)
+    set_query(browser, (ROOT / "queries" / "goal-gcm-alignments.rq").read_text(encoding="utf-8"))
+    browser.find_element("css selector", ".yasqe_queryButton").click()
+    _wait(browser, lambda d: len(_css(d, ".yasr table tbody tr")) > 5)
+    clipped = browser.execute_script("""
+        return [...document.querySelectorAll('.yasr table thead th')]
+            .filter(th => th.textContent.trim() && th.scrollWidth > th.clientWidth + 1)
+            .map(th => th.textContent.trim());""")
+    assert clipped == []
+    stayed_on_site(browser, live_server)
