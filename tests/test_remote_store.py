@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,8 +19,7 @@ import pytest
 
 from bpkg import queries
 from bpkg.remote import Endpoints, RemoteStore, StoreError, inject_values
-
-ROOT = Path(__file__).resolve().parent.parent
+from servers import ROOT, bpkg_cli, free_port
 
 
 def _oxigraph_binary() -> str | None:
@@ -29,23 +27,12 @@ def _oxigraph_binary() -> str | None:
     return str(beside_python) if beside_python.is_file() else shutil.which("oxigraph")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _bpkg(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bpkg", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
-
-
 @pytest.fixture(scope="module")
 def oxigraph_url(tmp_path_factory):
     binary = _oxigraph_binary()
     if not binary:
         pytest.skip("the `oxigraph` server binary is not installed (pip install oxigraph, the test extra)")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("oxigraph") / "server.log").open("wb")
     proc = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -72,7 +59,7 @@ def oxigraph_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(oxigraph_url, kg):
-    done = _bpkg("load", "--store", oxigraph_url)
+    done = bpkg_cli("load", "--store", oxigraph_url)
     assert done.returncode == 0, done.stderr
     assert "counts checked in the store" in done.stdout
     return RemoteStore.from_url(oxigraph_url)
@@ -103,9 +90,9 @@ def _cases():
 @pytest.mark.parametrize("name, values", list(_cases()))
 def test_named_query_gives_the_same_rows_remotely(loaded, kg, name, values):
     query = queries.get(name)
-    embedded = queries.run(kg, query, values)
+    embedded = queries.evaluate_in_process(kg, query, values)
     # The same library code, with the remote store where the embedded one was.
-    remote = queries.run(SimpleNamespace(store=loaded), query, values)
+    remote = queries.evaluate_in_process(SimpleNamespace(store=loaded), query, values)
     assert remote.variables == embedded.variables
     assert _rows(remote) == _rows(embedded)
     assert remote.rows or remote.triples or remote.boolean is not None or not embedded.rows
@@ -129,7 +116,7 @@ def test_ask_construct_and_protocol_dataset(loaded, kg):
 
 
 def test_load_by_sparql_update_gives_the_same_counts(oxigraph_url, loaded, kg):
-    done = _bpkg("load", "--store", oxigraph_url + "/query", "--method", "update")
+    done = bpkg_cli("load", "--store", oxigraph_url + "/query", "--method", "update")
     assert done.returncode == 0, done.stderr
     assert sum(loaded.counts().values()) == len(kg)
 
@@ -141,18 +128,18 @@ def test_store_from_environment(oxigraph_url, loaded):
 
 
 def test_unreachable_store_is_a_clear_usage_error():
-    done = _bpkg("load", "--store", f"http://127.0.0.1:{_free_port()}")
+    done = bpkg_cli("load", "--store", f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 2
     assert "cannot reach the store" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_not_a_url_is_a_clear_usage_error():
-    done = _bpkg("load", "--store", "file:///etc/passwd")
+    done = bpkg_cli("load", "--store", "file:///etc/passwd")
     assert done.returncode == 2 and "http(s) URL" in done.stderr
 
 
 def test_wrong_endpoint_path_is_named(oxigraph_url):
-    done = _bpkg("load", "--store", oxigraph_url + "/query", "--gsp-url", oxigraph_url + "/nowhere")
+    done = bpkg_cli("load", "--store", oxigraph_url + "/query", "--gsp-url", oxigraph_url + "/nowhere")
     assert done.returncode == 2
     assert "/nowhere" in done.stderr and "Traceback" not in done.stderr
 
@@ -224,6 +211,6 @@ def test_served_resource_page_and_validation_context_come_from_the_store(served_
 
 
 def test_serving_from_an_unreachable_store_refuses_to_start():
-    done = _bpkg("serve", "--store", f"http://127.0.0.1:{_free_port()}/query", "--port", str(_free_port()))
+    done = bpkg_cli("serve", "--store", f"http://127.0.0.1:{free_port()}/query", "--port", str(free_port()))
     assert done.returncode == 2
     assert "error:" in done.stderr and "not started" in done.stderr and "Traceback" not in done.stderr

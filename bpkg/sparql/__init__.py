@@ -1,0 +1,66 @@
+"""The one safe SPARQL executor, used by the web endpoint and the CLI alike.
+
+A query goes through, in this order:
+
+1. **screen** (in the server process, microseconds): unicode escapes expanded as the
+   spec says, then a length cap and a nesting-depth cap. Measured: a 12 kB deeply nested
+   query segfaults pyoxigraph, so nothing deep reaches any parser.
+2. **gate** (in the server process, lexical, no parser): the text is tokenised with
+   strings, IRIs, comments, variables and prefixed names set apart, then refused if any
+   keyword is ``SERVICE`` or an update operation (``LOAD``, ``INSERT``, ``DROP`` ...), or
+   if ``FROM``/``FROM NAMED`` names a graph the dataset does not hold (prefixed names
+   resolved with the query's own ``PREFIX``/``BASE``). The same scan gives the query form,
+   so the result format is negotiated (406) before any engine is involved.
+3. a **query worker**: a process without network (its network namespace unshared, so
+   not even loopback), under an address-space limit, killed with SIGKILL at the deadline.
+   Threads cannot be stopped in Python and Oxigraph ignores timeouts for some queries; a
+   process can always be killed, and an engine crash costs one request. The web server
+   keeps a small pool of such workers, forked once from the loaded server (they share the
+   store copy-on-write) and replaced when one is killed or dies; one-shot callers (the
+   CLI, the update sandbox) fork one child per query. In the worker pyoxigraph parses
+   (a syntax error comes back as 400 with line and column) and evaluates. The lexical
+   gate decides what is refused and why; the network-less worker is the hard guarantee
+   behind it, should the gate ever misread a query.
+4. **limits** while serialising: a row cap and a byte cap, reported, never a broken
+   document.
+
+Updates exist only for the explicitly enabled test sandbox (:func:`run_update`); they
+never touch the bundled graph.
+
+Modules: ``protocol`` (request, target, limits, result, error), ``gate`` (steps 1 and 2),
+``workers`` (step 3), ``evaluate`` (step 4, run inside a query process), ``sandbox``
+(updates). This module is the public surface.
+"""
+
+from __future__ import annotations
+
+from .evaluate import _evaluate, _job
+from .gate import (FORMS, SERVICE_REFUSED, UPDATE_REFUSED, Plan, Token, expand_unicode_escapes, gate, lex, prepare,
+                   screen, syntax_message, tokens)
+from .protocol import Limits, Request, Result, SparqlError, Target
+from .sandbox import run_update
+from .workers import WorkerPool, isolate_network, run_isolated, shutdown_pools, worker_pool
+
+__all__ = ["FORMS", "Limits", "Plan", "Request", "Result", "SERVICE_REFUSED", "SparqlError", "Target", "Token",
+           "UPDATE_REFUSED", "WorkerPool", "execute", "expand_unicode_escapes", "gate", "isolate_network", "lex",
+           "prepare", "run", "run_isolated", "run_update", "screen", "shutdown_pools", "syntax_message", "tokens",
+           "worker_pool"]
+
+
+# -- running a query ----------------------------------------------------------------------
+
+def run(target: Target, plan: Plan, req: Request, limits: Limits, pool: WorkerPool | None = None) -> Result:
+    """Evaluate a prepared query in a query process: a pool's worker, or a one-shot child."""
+    job = _job(plan, req, limits)
+    if pool is None:
+        header, body = run_isolated(lambda: _evaluate(target, job), limits)
+    else:
+        header, body = pool.run(job, limits)
+    if header["status"] != 200:
+        raise SparqlError(header["status"], header["message"])
+    return Result(body, header["content_type"], header["form"], header["rows"], header["truncated"])
+
+
+def execute(target: Target, req: Request, limits: Limits = Limits(), pool: WorkerPool | None = None) -> Result:
+    """Run one read-only query safely; raises :class:`SparqlError` with an HTTP status."""
+    return run(target, prepare(target, req, limits), req, limits, pool)

@@ -1,0 +1,97 @@
+"""Step 4, inside a query process: evaluate a job with the engine and serialise the
+answer under the row and byte caps."""
+
+from __future__ import annotations
+
+import pyoxigraph as ox
+
+from .. import formats
+from ..namespaces import PREFIXES
+from .gate import Plan, syntax_message
+from .protocol import Limits, Request, SparqlError, Target
+
+
+# -- 4. evaluation and limits (inside a query process) --------------------------------
+
+def _dataset_arguments(target: Target, job: dict) -> dict:
+    """pyoxigraph's dataset arguments. Protocol parameters win over FROM (SPARQL 1.1 Protocol 2.1.4);
+    with neither, the default graph is the union of the named graphs."""
+    default, named = (job["default_graphs"], job["named_graphs"]) if (job["default_graphs"] or job["named_graphs"]) \
+        else (job["from_default"], job["from_named"])
+    if not default and not named:
+        return {"use_default_graph_as_union": True} if target.union_default else {}
+    # Graphs we do not hold are simply empty here: nothing is ever fetched.
+    return {"default_graph": [ox.NamedNode(g) for g in default] or ox.DefaultGraph(),
+            "named_graphs": [ox.NamedNode(g) for g in named]}
+
+
+_FORMATS = {f.name: f for f in formats.TABULAR + formats.GRAPH}
+
+
+def _job(plan: Plan, req: Request, limits: Limits) -> dict:
+    """What a query process needs, as JSON (it crosses a process boundary)."""
+    return {"query": plan.query, "form": plan.form, "format": plan.format.name if plan.format else None,
+            "accept": req.accept, "format_param": req.format, "base_iri": req.base_iri,
+            "default_graphs": list(req.default_graphs), "named_graphs": list(req.named_graphs),
+            "from_default": list(plan.from_default), "from_named": list(plan.from_named),
+            "max_rows": limits.max_rows, "max_bytes": limits.max_bytes}
+
+
+def _evaluate(target: Target, job: dict) -> tuple[dict, bytes]:
+    try:
+        answer = target.store.query(job["query"], base_iri=job["base_iri"], prefixes=PREFIXES,
+                                    **_dataset_arguments(target, job))
+    except SyntaxError as exc:
+        raise SparqlError(400, syntax_message(exc, job["query"])) from None
+    if isinstance(answer, ox.QueryBoolean):
+        form, family = "ASK", "tabular"
+    elif isinstance(answer, ox.QuerySolutions):
+        form, family = "SELECT", "tabular"
+    else:
+        form, family = (job["form"] if job["form"] in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"), "graph"
+    fmt = _FORMATS.get(job["format"])
+    if fmt is None or fmt not in formats.family_formats(family):  # the scan did not know the form
+        try:
+            fmt = formats.choose(family, job["accept"], job["format_param"])
+        except formats.NotAcceptable as exc:
+            raise SparqlError(406, str(exc)) from None
+    max_rows, max_bytes = job["max_rows"], job["max_bytes"]
+    header = {"status": 200, "content_type": fmt.content_type, "form": form, "rows": 0, "truncated": None}
+    if isinstance(answer, ox.QueryBoolean):
+        return header, formats.boolean_result(fmt, bool(answer))
+    if isinstance(answer, ox.QuerySolutions):
+        writer = formats.TableWriter(fmt, [v.value for v in answer.variables], max_bytes)
+        for solution in answer:
+            if writer.rows >= max_rows:
+                header["truncated"] = "rows"
+                break
+            if not writer.add(solution):
+                header["truncated"] = "bytes"
+                break
+        header["rows"] = writer.rows
+        return header, writer.finish()
+    triples = []
+    for triple in answer:
+        if len(triples) >= max_rows:
+            header["truncated"] = "rows"
+            break
+        triples.append(triple)
+    body = formats.graph_result(fmt, triples)
+    while len(body) > max_bytes and triples:
+        header["truncated"] = "bytes"
+        triples = triples[: int(len(triples) * max_bytes / len(body) * 0.9)]
+        body = formats.graph_result(fmt, triples)
+    header["rows"] = len(triples)
+    return header, body
+
+
+def _outcome(job) -> tuple[dict, bytes]:
+    """``job()``'s (header, body), or a header describing why it failed."""
+    try:
+        return job()
+    except SparqlError as exc:
+        return {"status": exc.status, "message": exc.message}, b""
+    except MemoryError:  # the heap may be in pieces now: this process retires after answering
+        return {"status": 503, "message": "the query needed more memory than a query may use", "retire": True}, b""
+    except Exception as exc:  # an engine error on a client's query: say what it was
+        return {"status": 400, "message": f"the query could not be evaluated: {exc}"}, b""

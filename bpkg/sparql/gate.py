@@ -1,0 +1,260 @@
+"""Steps 1 and 2 of the executor, in the server process: the screen (unicode escapes,
+length and nesting caps) and the gate (what may run, the query form, the graphs named).
+
+The tokenizer is shared with the update sandbox and the external-store mode."""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.parse
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .. import formats
+from ..namespaces import PREFIXES
+from .protocol import Limits, Request, SparqlError, Target
+
+
+# -- 1. screen ------------------------------------------------------------------------
+
+_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+
+
+def _unescape(match: re.Match) -> str:
+    code = int(match.group(1) or match.group(2), 16)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise SparqlError(400, f"the escape {match.group()} is not a unicode character")
+    return chr(code)
+
+
+def expand_unicode_escapes(text: str) -> str:
+    """``\\uXXXX``/``\\UXXXXXXXX`` replaced everywhere, before tokenising (SPARQL 1.1 §19.2):
+    ``S\\u0045RVICE`` *is* the keyword SERVICE. pyoxigraph does not do this itself (it
+    rejects such a query), so expanding here both finds hidden keywords and keeps valid
+    escapes working."""
+    return _ESCAPE.sub(_unescape, text) if "\\" in text else text
+
+
+# The lexical pieces of SPARQL that can hide a keyword or a bracket (SPARQL 1.1 §19.8),
+# tried in this order at each position. Each is at least as permissive as the grammar,
+# so the scanner never reads as code what the parser reads as a string, an IRI or a
+# comment; a quote that opens no complete string makes the rest of the text a string
+# (the parser will report it).
+_PN_EXTRA = "\u00b7\u0300-\u036f\u203f\u2040"
+_LOCAL_ESC = r"\\[_~.\-!$&'()*+,;=/?#@%]|%[0-9A-Fa-f]{2}"
+_PIECES = {
+    "ws": r"\s+",
+    "comment": r"#[^\r\n]*",
+    "string": r"'''(?:[^'\\]|\\.|'(?!''))*'''|" + r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+              + r"""|'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*\"""",
+    "iri": r'<[^<>"{}|^`\\\x00-\x20]*>',
+    "open": r"[{(\[]",
+    "close": r"[})\]]",
+    "var": rf"[?$][\w{_PN_EXTRA}]+",
+    "lang": r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*",
+    "blank": rf"_:\w(?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?",
+    # PNAME_NS or PNAME_LN: prefix (may be empty) ':' local name (may be empty; no trailing '.')
+    "pname": rf"(?:[^\W\d_](?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?)?:"
+             rf"(?:(?:[\w:]|{_LOCAL_ESC})(?:(?:[\w.:\-{_PN_EXTRA}]|{_LOCAL_ESC})*(?:[\w:\-{_PN_EXTRA}]|{_LOCAL_ESC}))?)?",
+    "number": r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?",
+    "word": r"[^\W\d_]\w*",
+    "backslash": r"\\",  # never valid here (escapes were expanded); a later pass must not find one
+    "unterminated": r"['\"].*",
+    "other": r".",
+}
+_TOKEN = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PIECES.items()), re.S)
+_SKIPPED = frozenset({"ws", "comment", "string", "var", "lang", "blank", "number", "other"})
+
+
+class Token(NamedTuple):
+    pos: int
+    kind: str  # word, iri, pname, open, close, backslash, unterminated (a string to the end)
+    text: str  # the word, the IRI (without <>), the whole prefixed name, or the bracket
+    depth: int
+
+
+def lex(text: str):
+    """The tokens of ``text`` that matter to the gate: words (keywords, function names),
+    IRIs, prefixed names and brackets, with the bracket depth. Strings, comments,
+    variables, blank nodes, language tags and numbers are skipped."""
+    depth = 0
+    skipped = _SKIPPED
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind in skipped:
+            continue
+        if kind == "open":
+            depth += 1
+            yield Token(m.start(), kind, m.group(), depth)
+        elif kind == "close":
+            yield Token(m.start(), kind, m.group(), depth)
+            depth -= 1
+        else:
+            yield Token(m.start(), kind, m.group()[1:-1] if kind == "iri" else m.group(), depth)
+
+
+def tokens(text: str):
+    """(position, token, depth) for the words and brackets of ``text`` (strings, IRIs,
+    comments, variables and prefixed names skipped)."""
+    for tok in lex(text):
+        if tok.kind in ("word", "open", "close"):
+            yield tok.pos, tok.text, tok.depth
+
+
+def screen(text: str, limits: Limits, what: str = "query") -> str:
+    """The cheap checks before any parser: returns the text with escapes expanded."""
+    return _screened(text, limits, what)[0]
+
+
+def _screened(text: str, limits: Limits, what: str) -> tuple[str, list[Token]]:
+    if len(text) > limits.max_query_chars:
+        raise SparqlError(413, f"the {what} is {len(text)} characters long; the limit is {limits.max_query_chars}")
+    text = expand_unicode_escapes(text)
+    if not text.strip():
+        raise SparqlError(400, f"the {what} is empty")
+    toks = list(lex(text))
+    deepest = max((t.depth for t in toks if t.kind == "open"), default=0)
+    if deepest > limits.max_depth:
+        raise SparqlError(400, f"the {what} nests brackets {deepest} deep; the limit is {limits.max_depth}")
+    return text, toks
+
+
+# -- 2. gate --------------------------------------------------------------------------
+
+FORMS = ("SELECT", "CONSTRUCT", "DESCRIBE", "ASK")
+# Keywords that exist only in SPARQL Update; none can appear in a valid query.
+UPDATE_KEYWORDS = frozenset({"LOAD", "INSERT", "DELETE", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY",
+                             "WITH", "USING"})
+SERVICE_REFUSED = ("SERVICE is not allowed: this endpoint never contacts other services on a query's behalf")
+UPDATE_REFUSED = ("this is a SPARQL Update; the endpoint is read-only and refuses updates "
+                  "(LOAD, INSERT, DELETE, CLEAR, DROP, ...)")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A query that passed the gate, and what the scan learnt about it."""
+
+    query: str  # the screened text (escapes expanded): what the engine parses
+    form: str | None  # SELECT, CONSTRUCT, DESCRIBE, ASK; None if the scan found none (the parser will say why)
+    from_default: tuple[str, ...] = ()
+    from_named: tuple[str, ...] = ()
+    format: formats.Format | None = None  # negotiated from the form; None when the form is unknown
+
+    @property
+    def family(self) -> str | None:
+        return None if self.form is None else "graph" if self.form in ("CONSTRUCT", "DESCRIBE") else "tabular"
+
+
+def _resolve(iri: str, base: str | None) -> str:
+    if _SCHEME.match(iri) or not base:
+        return iri
+    return urllib.parse.urljoin(base, iri)
+
+
+def _expand_pname(pname: str, prefixes: dict[str, str]) -> str:
+    prefix, _, local = pname.partition(":")
+    if prefix not in prefixes:
+        raise SparqlError(400, f"the prefix {prefix}: in {pname} is not declared (add PREFIX {prefix}: <...>)")
+    return prefixes[prefix] + re.sub(r"\\(.)", r"\1", local)
+
+
+def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, toks: list[Token] | None = None) -> Plan:
+    """Refuse SERVICE, updates and FROM/FROM NAMED outside the dataset; return the plan.
+
+    ``text`` must have been screened (escapes expanded). Purely lexical: a keyword inside
+    a string, an IRI or a comment is no keyword, and prefixed names, variables and
+    language tags are never taken for one, whatever their spelling.
+    """
+    toks = list(lex(text)) if toks is None else toks
+    prefixes, base = dict(PREFIXES), base_iri  # pyoxigraph gets PREFIXES too; the query's own win
+    form, default, named = None, [], []
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok.kind == "backslash":
+            raise SparqlError(400, f"query syntax error at character {tok.pos + 1}: a backslash outside a string, "
+                                   "an IRI or a prefixed name")
+        if tok.kind != "word":
+            i += 1
+            continue
+        word = tok.text.upper()
+        after = toks[i + 1] if i + 1 < len(toks) else None
+        if word == "SERVICE":
+            raise SparqlError(400, SERVICE_REFUSED)
+        if word in UPDATE_KEYWORDS:
+            raise SparqlError(400, UPDATE_REFUSED)
+        if form is None and word in FORMS:
+            form = word
+        elif word == "BASE" and after is not None and after.kind == "iri":
+            base = _resolve(after.text, base)
+            i += 1
+        elif (word == "PREFIX" and after is not None and after.kind == "pname" and after.text.endswith(":")
+              and i + 2 < len(toks) and toks[i + 2].kind == "iri"):
+            prefixes[after.text[:-1]] = _resolve(toks[i + 2].text, base)
+            i += 2
+        elif word == "FROM":
+            is_named = after is not None and after.kind == "word" and after.text.upper() == "NAMED"
+            j = i + 2 if is_named else i + 1
+            keyword = "FROM NAMED" if is_named else "FROM"
+            graph = toks[j] if j < len(toks) else None
+            if graph is not None and graph.kind == "iri":
+                iri = _resolve(graph.text, base)
+            elif graph is not None and graph.kind == "pname":
+                iri = _expand_pname(graph.text, prefixes)
+            else:
+                raise SparqlError(400, f"{keyword} must be followed by a graph IRI")
+            if iri not in graph_names:
+                raise SparqlError(400, f"{keyword} <{iri}> names a graph that is not in this dataset; the endpoint "
+                                       "never fetches graphs from elsewhere (the service description lists the graphs)")
+            (named if is_named else default).append(iri)
+            i = j
+        i += 1
+    return Plan(text, form, tuple(default), tuple(named))
+
+
+_plans: "OrderedDict[tuple, Plan]" = OrderedDict()
+_plans_lock = threading.Lock()
+_PLAN_CACHE_SIZE = 1024
+
+
+def prepare(target: Target, req: Request, limits: Limits) -> Plan:
+    """Screen, gate and negotiate, all in this process and without a parser: every refusal
+    (400, 406, 413) happens here, before any engine sees the query."""
+    # The scan is a pure function of these; a text seen before (a named query, a UI's
+    # repeated query) is not scanned again. Refusals raise, so only passes are kept.
+    key = (req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
+    with _plans_lock:
+        plan = _plans.get(key)
+        if plan is not None:
+            _plans.move_to_end(key)
+    if plan is None:
+        text, toks = _screened(req.query, limits, "query")
+        plan = gate(text, target.graph_names, req.base_iri, toks)
+        with _plans_lock:
+            _plans[key] = plan
+            while len(_plans) > _PLAN_CACHE_SIZE:
+                _plans.popitem(last=False)
+    if plan.family is None:
+        return plan
+    try:
+        fmt = formats.choose(plan.family, req.accept, req.format)
+    except formats.NotAcceptable as exc:
+        raise SparqlError(406, str(exc)) from None
+    return Plan(plan.query, plan.form, plan.from_default, plan.from_named, fmt)
+
+
+def syntax_message(exc: SyntaxError, text: str, what: str = "query") -> str:
+    """pyoxigraph's "error at L:C: expected ..." as line, column and a caret under the spot."""
+    message = " ".join(str(exc).split())
+    m = re.match(r"error at (\d+):(\d+)(?:-\d+:\d+)?: (.*)", message)
+    if not m:
+        return f"{what} syntax error: {message[:400]}"
+    line_no, col, detail = int(m.group(1)), int(m.group(2)), m.group(3)
+    if len(detail) > 300:
+        detail = detail[:300] + " ..."
+    lines = text.splitlines()
+    line = lines[line_no - 1] if 0 < line_no <= len(lines) else ""
+    return f"{what} syntax error at line {line_no}, column {col}: {detail}\n  {line}\n  {' ' * max(col - 1, 0)}^"

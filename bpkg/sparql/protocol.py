@@ -1,0 +1,66 @@
+"""What crosses the executor's boundary: a query request, the target it runs against,
+the limits it runs under, its result, and the error that carries an HTTP status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyoxigraph as ox
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 5.0  # seconds per query, waiting for a worker included
+    max_rows: int = 10_000  # solutions (SELECT) or triples (CONSTRUCT/DESCRIBE)
+    max_bytes: int = 16 * 1024 * 1024  # serialised response
+    max_query_chars: int = 20_000
+    max_depth: int = 40  # nested { ( [
+    memory_mb: int = 2048  # extra address space a query process may use
+    max_workers: int = 4  # query processes at once; more wait (up to the deadline), then get 503
+
+    @classmethod
+    def from_config(cls, config) -> "Limits":
+        names = {f: "SPARQL_" + f.upper() for f in cls.__dataclass_fields__}
+        return cls(**{f: type(getattr(cls, f))(config[key]) for f, key in names.items() if key in config})
+
+
+class SparqlError(Exception):
+    """A query or update that is refused or failed; ``status`` is the HTTP status to send."""
+
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+        super().__init__(message)
+
+
+@dataclass
+class Target:
+    """What a query runs against: a store and the graphs it may name."""
+
+    store: ox.Store
+    graph_names: frozenset[str]
+    union_default: bool = True  # default graph = union of the named graphs
+
+    @classmethod
+    def of(cls, kg) -> "Target":
+        return cls(kg.store, frozenset(str(g) for g in kg.graph_names), True)
+
+
+@dataclass
+class Result:
+    body: bytes
+    content_type: str
+    form: str  # SELECT, ASK, CONSTRUCT, DESCRIBE
+    rows: int = 0
+    truncated: str | None = None  # None, "rows" or "bytes"
+
+
+@dataclass
+class Request:
+    """One query as the protocol gives it."""
+
+    query: str
+    accept: str | None = None
+    format: str | None = None
+    default_graphs: list[str] = field(default_factory=list)
+    named_graphs: list[str] = field(default_factory=list)
+    base_iri: str | None = None

@@ -1,0 +1,459 @@
+"""Step 3: query processes. A job runs in a process without network, under an
+address-space limit, killed with SIGKILL at its deadline: a one-shot child per job, or a
+pool of long-lived workers forked from the loaded server."""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .evaluate import _evaluate, _outcome
+from .protocol import Limits, SparqlError, Target
+
+
+# -- 3. query processes ---------------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+_FRAME = struct.Struct(">IQ")  # header length, body length
+_SIZE_SLACK = 1 << 16
+WORKER_MAX_JOBS = 1000  # then a worker is replaced, so no slow growth lasts
+
+
+def isolate_network() -> bool:
+    """Move this (single-threaded, forked) process into an empty network namespace."""
+    unshare = getattr(os, "unshare", None)
+    for flags in (CLONE_NEWNET, CLONE_NEWUSER | CLONE_NEWNET):
+        try:
+            if unshare:
+                unshare(flags)
+                return True
+            if _libc.unshare(flags) == 0:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _limit_memory(extra_mb: int) -> None:
+    try:
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * resource.getpagesize()
+        cap = current + extra_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except (OSError, ValueError):
+        pass  # no /proc or no permission: the deadline still holds
+
+
+def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False) -> None:
+    """First thing in a forked child: default signals, no descriptor but its own channel
+    (not the server's sockets, and not other workers' channels, whose end-of-file must
+    reach them when the server goes), no network, capped memory.
+
+    ``network=True`` only for an engine that is itself a remote store (``bpkg serve
+    --store``): the gate has already refused SERVICE, LOAD and foreign FROM, so the one
+    host such a worker talks to is the store."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.closerange(3, keep_fd)
+    os.closerange(keep_fd + 1, max(keep_fd + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+    if not network:
+        isolate_network()
+    _limit_memory(memory_mb)
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _write_frame(fd: int, header: dict, body: bytes = b"") -> None:
+    head = json.dumps(header).encode()
+    for part in (_FRAME.pack(len(head), len(body)) + head, body):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
+    """``n`` bytes from ``fd`` (None at end of file); past ``deadline`` raises _Deadline."""
+    buf = bytearray()
+    while len(buf) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline
+            if not select.select([fd], [], [], left)[0]:
+                continue
+        chunk = os.read(fd, min(n - len(buf), 1 << 20))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_frame(fd: int, deadline: float | None, max_size: int | None = None) -> tuple[dict, bytes] | None:
+    prefix = _read_exact(fd, _FRAME.size, deadline)
+    if prefix is None:
+        return None
+    head_size, body_size = _FRAME.unpack(prefix)
+    if max_size is not None and head_size + body_size > max_size + _SIZE_SLACK:  # the worker caps itself: a backstop
+        raise _TooLarge
+    head = _read_exact(fd, head_size, deadline)
+    body = _read_exact(fd, body_size, deadline) if body_size else b""
+    if head is None or body is None:
+        return None
+    return json.loads(head), body
+
+
+def _how_it_ended(status: int | None) -> str:
+    if status is None:
+        return "it stopped answering"
+    return f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}"
+
+
+def _crashed(status: int | None) -> SparqlError:
+    # We only SIGKILL at a deadline, and that path answers before reaching here: a SIGKILL
+    # seen here came from outside (an operator, the OOM killer), so the query is not to blame.
+    if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return SparqlError(503, "the query worker was stopped from outside while answering; "
+                                "the server is unaffected, try again")
+    return SparqlError(400, f"the query engine failed on this query ({_how_it_ended(status)}); the server itself is "
+                            "unaffected. Simplify the query or narrow it down.")
+
+
+def _reap(pid: int, grace: float = 0.0) -> int | None:
+    """Wait for ``pid``; SIGKILL it if it has not ended within ``grace`` seconds."""
+    end = time.monotonic() + grace
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            if time.monotonic() >= end:
+                os.kill(pid, signal.SIGKILL)
+                return os.waitpid(pid, 0)[1]
+            time.sleep(0.005)
+    except (ChildProcessError, ProcessLookupError):
+        return None
+
+
+def _reap_later(pid: int) -> None:
+    # Unmapping a large forked address space takes milliseconds; don't make the client wait.
+    threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+
+
+# One-shot: a child per job (the CLI, the update sandbox's changing store, tests).
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def _slot(limits: Limits) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        return _slots.setdefault(limits.max_workers, threading.BoundedSemaphore(limits.max_workers))
+
+
+def run_isolated(job, limits: Limits) -> tuple[dict, bytes]:
+    """Run ``job()`` (returns (header dict, body bytes)) in a forked child without network,
+    under the deadline; raises SparqlError 503 at the deadline, 400 if the child dies."""
+    slot = _slot(limits)
+    deadline = time.monotonic() + limits.timeout
+    if not slot.acquire(timeout=limits.timeout):
+        raise SparqlError(503, f"the server is busy ({limits.max_workers} queries running); try again shortly")
+    try:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                _become_query_process(write_fd, limits.memory_mb)
+                _write_frame(write_fd, *_outcome(job))
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        try:
+            frame = _read_frame(read_fd, deadline, limits.max_bytes)
+        except _Deadline:
+            os.kill(pid, signal.SIGKILL)
+            _reap_later(pid)
+            raise SparqlError(503, f"the query was stopped at its deadline of {limits.timeout:g} s") from None
+        except _TooLarge:
+            os.kill(pid, signal.SIGKILL)
+            _reap_later(pid)
+            raise SparqlError(503, "the response grew past the size limit") from None
+        finally:
+            os.close(read_fd)
+        if frame is None:
+            raise _crashed(_reap(pid, grace=1.0))
+        _reap_later(pid)
+        return frame
+    finally:
+        slot.release()
+
+
+# Pooled: long-lived workers forked from the loaded server (the web endpoint).
+
+@dataclass(eq=False)
+class _Worker:
+    pid: int
+    channel: socket.socket
+    jobs: int = 0
+
+    @property
+    def fd(self) -> int:
+        return self.channel.fileno()
+
+    def alive(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+
+def _worker_loop(fd: int, target: Target) -> None:
+    """A worker's life: read a job, answer it, until the server closes the channel."""
+    served = 0
+    while True:
+        frame = _read_frame(fd, None)
+        if frame is None:
+            return
+        job, _ = frame
+        header, body = _outcome(lambda: _evaluate(target, job))
+        served += 1
+        if served >= WORKER_MAX_JOBS:
+            header["retire"] = True
+        _write_frame(fd, header, body)
+        if header.get("retire"):
+            return
+
+
+class WorkerPool:
+    """Up to ``size`` long-lived query processes for one read-only store.
+
+    A worker is forked when one is needed and none is idle (``start()`` forks them all
+    up front, before a threaded server starts), each isolated once (network, memory,
+    descriptors). A request takes an idle worker, waiting at most until its deadline
+    (then 503); at the deadline the worker is killed and a replacement forked in the
+    background; a worker that dies costs only the request it was running. Workers end
+    with the server: ``close()`` (also at exit) kills them by PID, and a worker whose
+    channel reaches end of file (the server died) exits by itself.
+
+    The store must not change after the pool is made: workers see it as it was at fork.
+    """
+
+    def __init__(self, target: Target, size: int, memory_mb: int):
+        self.target, self.size, self.memory_mb = target, max(1, size), memory_mb
+        self.owner = os.getpid()
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._all: dict[int, _Worker] = {}
+        self._starting = 0
+        self.closed = False
+
+    @property
+    def pids(self) -> list[int]:
+        with self._cond:
+            return sorted(self._all)
+
+    def start(self) -> "WorkerPool":
+        while self._reserve():
+            self._add(idle=True)
+        return self
+
+    def run(self, job: dict, limits: Limits) -> tuple[dict, bytes]:
+        deadline = time.monotonic() + limits.timeout
+        for _ in range(3):
+            worker = self._acquire(deadline)
+            try:
+                _write_frame(worker.fd, job)
+            except OSError:  # it died while idle: not this query's doing, try another
+                self._discard(worker, kill=True)
+                continue
+            return self._reply(worker, deadline, limits)
+        raise SparqlError(503, "no query worker could be started; try again shortly")
+
+    def close(self) -> None:
+        if self.owner != os.getpid():  # a copy inherited through fork: the workers are not ours
+            return
+        with self._cond:
+            self.closed = True
+            workers = list(self._all.values())
+            self._all.clear()
+            self._idle.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            worker.channel.close()
+        for worker in workers:
+            _reap(worker.pid)
+
+    # -- internals
+
+    def _reply(self, worker: _Worker, deadline: float, limits: Limits) -> tuple[dict, bytes]:
+        try:
+            frame = _read_frame(worker.fd, deadline, limits.max_bytes)
+        except _Deadline:
+            self._discard(worker, kill=True)
+            raise SparqlError(503, f"the query was stopped at its deadline of {limits.timeout:g} s") from None
+        except _TooLarge:
+            self._discard(worker, kill=True)
+            raise SparqlError(503, "the response grew past the size limit") from None
+        except BaseException:  # the worker is mid-answer: it cannot serve anyone else
+            self._discard(worker, kill=True)
+            raise
+        if frame is None:
+            self._discard(worker, kill=False, reap_later=False)
+            raise _crashed(_reap(worker.pid, grace=1.0))
+        header, body = frame
+        if header.pop("retire", False):  # it exits by itself after this answer
+            self._discard(worker, kill=False)
+        else:
+            self._release(worker)
+        return header, body
+
+    def _reserve(self) -> bool:
+        """Claim the right to fork one more worker (False when the pool is full or closed)."""
+        with self._cond:
+            if self.closed or len(self._all) + self._starting >= self.size:
+                return False
+            self._starting += 1
+            return True
+
+    def _add(self, idle: bool) -> _Worker | None:
+        """Fork a worker for a reservation; idle=True puts it in the idle list."""
+        try:
+            worker = self._spawn()
+        except OSError:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify()
+            return None
+        with self._cond:
+            self._starting -= 1
+            if self.closed:
+                os.kill(worker.pid, signal.SIGKILL)
+                _reap_later(worker.pid)
+                worker.channel.close()
+                return None
+            self._all[worker.pid] = worker
+            if idle:
+                self._idle.append(worker)
+                self._cond.notify()
+        return worker
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                _become_query_process(theirs.fileno(), self.memory_mb,
+                                      network=getattr(self.target.store, "needs_network", False))
+                _worker_loop(theirs.fileno(), self.target)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        theirs.close()
+        return _Worker(pid, ours)
+
+    def _acquire(self, deadline: float) -> _Worker:
+        with self._cond:
+            while True:
+                if self.closed:
+                    raise SparqlError(503, "the server is shutting down")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        return worker
+                    self._all.pop(worker.pid, None)
+                    worker.channel.close()
+                if len(self._all) + self._starting < self.size:
+                    self._starting += 1
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SparqlError(503, f"the server is busy ({self.size} queries running); try again shortly")
+                self._cond.wait(left)
+        worker = self._add(idle=False)
+        if worker is None:
+            raise SparqlError(503, "no query worker could be started; try again shortly")
+        return worker
+
+    def _release(self, worker: _Worker) -> None:
+        with self._cond:
+            if worker.pid in self._all:
+                self._idle.append(worker)
+                self._cond.notify()
+
+    def _discard(self, worker: _Worker, kill: bool, reap_later: bool = True) -> None:
+        """Forget a worker (killing it if asked) and fork its replacement in the background."""
+        with self._cond:
+            self._all.pop(worker.pid, None)
+            self._cond.notify()
+        if kill:
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        worker.channel.close()
+        if reap_later:
+            _reap_later(worker.pid)
+        threading.Thread(target=self._refill, daemon=True).start()
+
+    def _refill(self) -> None:
+        while self._reserve():
+            if self._add(idle=True) is None:
+                return
+
+
+_pools: "OrderedDict[int, WorkerPool]" = OrderedDict()
+_pools_lock = threading.Lock()
+_MAX_POOLS = 4  # one per store served; more only in tests that build several graphs
+
+
+def worker_pool(target: Target, limits: Limits) -> WorkerPool:
+    """The worker pool of this process for ``target``'s store (made on first use)."""
+    key = id(target.store)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is not None and pool.owner == os.getpid() and pool.target.store is target.store and not pool.closed:
+            _pools.move_to_end(key)
+            return pool
+        pool = _pools[key] = WorkerPool(target, limits.max_workers, limits.memory_mb)
+        evicted = [_pools.popitem(last=False)[1] for _ in range(len(_pools) - _MAX_POOLS)]
+    for old in evicted:
+        old.close()
+    return pool
+
+
+def shutdown_pools() -> None:
+    """Stop every worker this process forked (at exit, and in tests' teardown)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
+
+
+atexit.register(shutdown_pools)
