@@ -103,3 +103,12 @@ def test_a_bad_query_in_a_browser_is_a_page_in_plain_words(client):
     assert 'id="fix-in-editor" href="/?query=SELEC"' in html and 'header class="site"' in html
     program = client.get("/sparql", query_string={"query": "SELEC"})
     assert program.status_code == 400 and program.mimetype == "text/plain"
+
+
+def test_a_prefix_used_as_a_path_points_at_the_real_page(client):
+    page = client.get("/id/goal/5", headers=BROWSER)
+    assert page.status_code == 404
+    assert 'id="did-you-mean" href="/id/priority-goal/5"' in page.get_data(as_text=True)
+    plain = client.get("/id/gcm/9", headers={"Accept": "text/turtle"}).get_data(as_text=True)
+    assert "Did you mean /id/gcm-objective/9?" in plain
+    assert "Did you mean" not in client.get("/id/goal/99", headers=BROWSER).get_data(as_text=True)

@@ -221,14 +221,26 @@ def not_acceptable() -> Response:
     return Response(f"406 Not Acceptable: this resource is available as {types}.\n", 406, mimetype="text/plain")
 
 
-def not_found(text: str) -> Response:
+def not_found(text: str, suggestion: str | None = None) -> Response:
     words = " ".join(re.split(r"[-_/.#]+", text)).strip()
     search = request.script_root + "/queries/search?text=" + quote(words)
     if negotiate() == "html":
-        body = render_template("resources/not_found.html", iri=iri_for_path(request.path), words=words, search=search)
+        body = render_template("resources/not_found.html", iri=iri_for_path(request.path), words=words, search=search,
+                               suggestion=suggestion)
         return Response(body, 404, mimetype="text/html")
+    hint = f"Did you mean {suggestion}?\n" if suggestion else ""
     return Response(f"404 Not Found: nothing is known about <{iri_for_path(request.path)}>.\n"
-                    f"Try a search: {search}\n", 404, mimetype="text/plain")
+                    f"{hint}Try a search: {search}\n", 404, mimetype="text/plain")
+
+
+def prefix_path_suggestion(kind: str, key: str) -> str | None:
+    """/id/goal/5 is a natural guess from ``goal:5``: point at the path the prefix stands for."""
+    namespace = PREFIXES.get(kind, "")
+    if namespace.startswith(BASE + "id/") and namespace != BASE + f"id/{kind}/":
+        iri = URIRef(namespace + key)
+        if index().described(iri_for_path(str(iri)[len(BASE):])):
+            return request.script_root + "/" + str(iri)[len(BASE):]
+    return None
 
 
 def answer(iri: URIRef, source, parts, ext: str | None, html, alt, tag: str = "") -> Response:
@@ -354,7 +366,7 @@ def instance(kind: str, key: str):
     key, ext = split_extension(key, exists)
     iri = iri_for_path(f"id/{kind}/{key}")
     if not idx.described(iri):
-        return not_found(f"{kind} {key}")
+        return not_found(f"{kind} {key}", prefix_path_suggestion(kind, key))
     parts = idx.dependents.get(iri, [])
     alt = lambda e: request.script_root + f"/id/{kind}/{key}.{e}"  # noqa: E731
     return answer(iri, idx.union, parts, ext, lambda: resource_page(iri, idx.union, parts, alt), alt)
