@@ -112,3 +112,9 @@ def test_a_prefix_used_as_a_path_points_at_the_real_page(client):
     plain = client.get("/id/gcm/9", headers={"Accept": "text/turtle"}).get_data(as_text=True)
     assert "Did you mean /id/gcm-objective/9?" in plain
     assert "Did you mean" not in client.get("/id/goal/99", headers=BROWSER).get_data(as_text=True)
+
+
+def test_joined_sources_are_labelled_links(client):
+    html = client.get("/queries/role-holders?role=role:chair", headers=BROWSER).get_data(as_text=True)
+    assert '<a href="/id/document/iom-int-budapest-process">' in html
+    assert ">https://w3id.org/bpkg/id/document/" not in html, "no bare IRIs in the table"

@@ -118,6 +118,10 @@ def _cell(term: dict | None, labels: dict, local_href) -> dict:
         label = labels.get(value, "")
         return {"href": local_href(value), "label": label or name, "curie": name if label else "",
                 "text": label or name, "sort": (label or name).lower()}
+    parts = value.split("; ")
+    if all(p.startswith(("http://", "https://")) and " " not in p for p in parts):  # a joined list of IRIs
+        links = [_cell({"type": "uri", "value": p}, labels, local_href) for p in parts]
+        return {"links": links, "text": value, "sort": "; ".join(link["sort"] for link in links)}
     datatype = term.get("datatype", "").rsplit("#", 1)[-1]
     if datatype in NUMERIC:
         return {"text": value, "sort": value, "numeric": True}
