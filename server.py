@@ -1,10 +1,12 @@
-"""Entry point: ``python server.py`` serves the bundled graph on 127.0.0.1:5000.
+"""Entry point: ``python server.py [OPTIONS]`` = ``bpkg serve [OPTIONS]`` (127.0.0.1:5000 by default).
 
-All the work is in :mod:`bpkg.web`; this file only builds the app and serves it.
+All the work is in :mod:`bpkg.web`; this file only passes its arguments on.
 """
 
 
 if __name__ == "__main__":
     from bpkg.cli import main
 
-    raise SystemExit(main(["serve"]))
+    import sys
+
+    raise SystemExit(main(["serve", *sys.argv[1:]]))

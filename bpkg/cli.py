@@ -330,9 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: table on a terminal, csv otherwise)")
     p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser("serve", help="serve the SPARQL endpoint, the query UI and the web pages")
+    p = sub.add_parser("serve", help="serve the SPARQL endpoint, the query UI and the web pages",
+                       description="Serve the bundled graph over HTTP: the SPARQL endpoint, the query editor, "
+                                   "named queries and pages.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    p.add_argument("--port", type=int, default=5000, help="port, 1 to 65535 (default 5000; 0 = any free port)")
     p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
     p.add_argument("--store", metavar="URL", default=None,
                    help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")

@@ -327,13 +327,33 @@ def view_points(data: dict, per_state: int = 24) -> list[list[float]]:
     """
     shapes = world_shapes()
     points = []
-    for state in data["states"]:
+    # The frame is the dialogue's own area: the states in one of its regions (Europe, the
+    # Silk Routes, Central Asia …), not outliers such as Australia that would make it small.
+    core = [s for s in data["states"] if s.get("regions")] or data["states"]
+    for state in core:
         if state["numeric"] not in shapes:
             continue
         ring = max((r for polygon in shapes[state["numeric"]] for r in polygon), key=len)
         step = max(1, len(ring) // per_state)
         points += [[round(min(lon, 180.0), 3), round(lat, 3)] for lon, lat in ring[::step]]
     return points
+
+
+def outside_view(data: dict, points: list[list[float]]) -> list[str]:
+    """Labels of the states of which nothing lies inside the framed area."""
+    if not points:
+        return []
+    shapes = world_shapes()
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    outside = []
+    for state in data["states"]:
+        if state["numeric"] not in shapes:
+            continue
+        ring = max((r for polygon in shapes[state["numeric"]] for r in polygon), key=len)
+        west, east, south, north = min(lons), max(lons), min(lats), max(lats)
+        if not any(west <= lon <= east and south <= lat <= north for lon, lat in ring):
+            outside.append(state["label"])
+    return sorted(outside)
 
 
 def equal_earth(lon, lat):
@@ -430,6 +450,7 @@ def draw_map(data: dict, region: str | None = None):
             patch.set_clip_path(outline)
             if state and shift == 0.0:
                 patch.set_gid(f"state-{state['iso2']}")
+                patch.set_url(state["state"])  # in SVG, each state links to its page
     points = view_points(data)
     if points:
         xs, ys = equal_earth([p[0] for p in points], [p[1] for p in points])
@@ -440,10 +461,13 @@ def draw_map(data: dict, region: str | None = None):
         ratio = (xs.max() - xs.min() + 2 * pad) / (ys.max() - ys.min() + 2 * pad)
         fig.set_size_inches(min(16, max(8, 8 * ratio)), 8 + 1.2)
     handles = [Patch(facecolor=c["colour"], edgecolor="#666666", linewidth=0.4,
-                     label=f"{c['label']} ({c['count']})") for c in data["roles"]]
+                     label=f"{c['label']} ({c['count']})") for c in data["roles"] if c["count"]]
     ax.legend(handles=handles, loc="lower left", fontsize=9, frameon=True, framealpha=0.9)
     region_label = next((r["label"] for r in data["regions"] if r["region"] == region), None)
     subtitle = f"{len(by_numeric)} states by role in the dialogue" + (f"; highlighted: {region_label}" if region_label else "")
+    away = outside_view(data, points)
+    if away:
+        subtitle += f"\nOutside this view: {', '.join(away)}"
     ax.set_title(f"{title}\n{subtitle}", loc="left", fontsize=13)
     _note(fig, "Source: bpkg named queries state-map, regions. Geometry: Natural Earth (world-atlas).")
     return fig

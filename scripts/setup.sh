@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 if [ "${1:-}" = "--test" ]; then
-    .venv/bin/python -m pip install --quiet -e '.[test,sssom]'
+    .venv/bin/python -m pip install --quiet -e '.[test,sssom,analysis]'
 else
     .venv/bin/python -m pip install --quiet -e .
 fi

@@ -116,7 +116,7 @@ def test_map_svg_marks_every_state(tmp_path, data):
     assert sorted(marked) == sorted(f"state-{s['iso2']}" for s in data["map"]["states"])
     assert len(marked) == 56
     text = svg.read_text(encoding="utf-8")
-    assert "Observer state (0)" in text and "Participating state (5)" in text
+    assert "Observer state (0)" not in text and "Participating state (5)" in text  # no empty legend entries
     assert plot(tmp_path, "map", ".png").read_bytes().startswith(PNG_MAGIC)
 
 
@@ -167,7 +167,12 @@ def test_explore_json_matches_the_named_queries(client, kg, figure):
     body = response.get_json()
     expected = plots.figure_data(kg, figure)
     body.pop("view", None)
+    outside = body.pop("outside", [])
+    pages = [s.pop("page") for s in body.get("states", [])] if figure == "map" else []
     assert body == expected
+    if figure == "map":  # framed on the dialogue's regions; every state links to its page
+        assert outside == ["Australia"]
+        assert pages[0] == "/id/state/" + body["states"][0]["iso2"]
     again = client.get(f"/explore/data/{figure}.json", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
 
@@ -273,7 +278,8 @@ def test_explore_page_draws_three_figures(explore_server, browser, kg):
     from selenium.webdriver.support.ui import Select
 
     options = browser.find_elements(By.CSS_SELECTOR, "#map select option")
-    assert len(options) == 1 + len(plots.query_rows(kg, "regions"))
+    # Only regions with states are offered: picking an empty one would highlight nothing.
+    assert len(options) == 1 + len([r for r in plots.query_rows(kg, "regions") if int(r["memberCount"])])
     Select(browser.find_element(By.CSS_SELECTOR, "#map select")).select_by_value(
         "https://w3id.org/bpkg/id/region/silk-routes")
     members = {r["state"] for r in plots.query_rows(kg, "states-in-region", region="region:silk-routes")}
@@ -284,6 +290,24 @@ def test_explore_page_draws_three_figures(explore_server, browser, kg):
     assert shown == {m.rsplit("/", 1)[1] for m in members}
     if SCREENSHOTS:
         browser.save_screenshot(str(Path(SCREENSHOTS) / "explore-silk-routes.png"))
+    # The legend has no empty class, the frame names what it leaves out, and a state is a link.
+    legend = browser.find_element(By.ID, "map").text
+    assert "Observer state" not in legend.replace("Participating or observer state", "")
+    assert "Outside this view: Australia" in browser.find_element(By.CSS_SELECTOR, "p.map-outside").text
+    afghanistan = [p for p in browser.find_elements(By.CSS_SELECTOR, "#map path")
+                   if "State: Afghanistan" in (p.get_attribute("aria-label") or "")][0]
+    windows = set(browser.window_handles)
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 1, clientY: 1}))",
+                           afghanistan)
+    WebDriverWait(browser, 10).until(lambda d: set(d.window_handles) - windows or "/id/state/" in d.current_url)
+    opened = (set(browser.window_handles) - windows) or {browser.current_window_handle}
+    home = browser.current_window_handle
+    browser.switch_to.window(opened.pop())
+    WebDriverWait(browser, 10).until(lambda d: "/id/state/" in d.current_url)
+    assert browser.current_url == explore_server + "/id/state/AF", "a click on a state opens its page"
+    if browser.current_window_handle != home:
+        browser.close()
+        browser.switch_to.window(home)
     problems = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert not problems, f"console says {problems}"
 

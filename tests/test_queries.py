@@ -209,11 +209,23 @@ def test_states(kg):
     assert {(r["iso2"], r["iso3"]) for r in got} == {(r["iso_alpha2"], r["iso_alpha3"]) for r in ref}
     labels = [r["label"] for r in got]
     assert labels == sorted(labels)
-    assert len({(r["state"], r["role"], r["region"]) for r in got}) == len(got), "one row per state, role, region"
     participating = {r["iso2"] for r in got if r["role"] == ID + "role/participating-state"}
     assert participating == {r["iso_alpha2"] for r in ref if r["bp_role"] == "participating"}
-    turkiye = {r["roleLabel"] for r in got if r["iso2"] == "TR"}
-    assert turkiye == {"Participating state", "Chair"}  # chair since January 2006 (seed, governance page)
+
+
+def test_states_one_row_per_state(kg):
+    got = rows(kg, "states")
+    assert len(got) == len({r["state"] for r in got}) == len(subjects(kg, BP.State)) == 56
+    assert all(r["role"] for r in got), "every state has its role in the dialogue, unknown or not"
+    by_code = {r["iso2"]: r for r in got}
+    # Governance page: Türkiye chairs since January 2006; Hungary chaired 1993 to 2006, then co-chairs.
+    assert (by_code["TR"]["roleLabel"], by_code["TR"]["offices"]) == ("Participating state", "Chair")
+    assert by_code["HU"]["offices"] == "Chair; Co-chair"
+    assert by_code["AF"]["offices"] is None and by_code["AF"]["region"] == ID + "region/silk-routes"
+    union = kg.union()
+    without_region = {code for code, r in by_code.items() if r["region"] is None}
+    assert without_region == {code for code in by_code
+                              if not list(union.objects(URIRef(ID + "state/" + code), BP.inRegion))}
 
 
 def test_states_in_region_seed_fact(kg):
@@ -300,6 +312,9 @@ def test_projects_by_state_priority_goal_and_objective(kg):
     for goal in range(1, 7):  # the Silk Routes Facility serves all six priorities (reference pack)
         assert column(kg, "projects-by-priority-goal", "project", goal=f"goal:{goal}") == [srf]
     assert column(kg, "projects-by-gcm-objective", "project", objective="gcm:9") == [srf]  # goal 1 -> GCM 9
+    # Through which goals: GCM 7 is aligned with goals 1, 5 and 6 (practice page), all addressed by the Facility.
+    [row] = rows(kg, "projects-by-gcm-objective", objective="gcm:7")
+    assert (row["project"], row["direct"], row["viaGoals"]) == (srf, "false", "1; 5; 6")
     assert rows(kg, "projects-by-gcm-objective", objective="gcm:1") == []  # cross-cutting: no alignment
 
 
@@ -388,6 +403,65 @@ def test_the_next_questions(kg):
     assert [r["document"] for r in sources] == [ID + "document/un-network-practice-budapest-process"]
     chairs = {r["label"]: r["chairLabel"] for r in rows(kg, "working-groups")}
     assert chairs["Working Group on the Silk Routes Region"] == "Türkiye"
+
+
+def test_gcm_objective_alignments_reverse_the_goal_alignments(kg):
+    # Practice page: objective 22 (portability of social security) sits under goals 3 and 6.
+    got = rows(kg, "gcm-objective-alignments", objective="gcm:22")
+    assert [(r["goal"], r["goalNotation"]) for r in got] == [(ID + "priority-goal/3", "3"), (ID + "priority-goal/6", "6")]
+    assert all(r["source"] == ID + "document/un-network-practice-budapest-process" for r in got)
+    union = kg.union()
+    for n in range(1, 24):
+        aligned = {str(union.value(a, BP.alignedFrom)) for a in union.subjects(BP.alignedTo, URIRef(ID + f"gcm-objective/{n}"))}
+        assert set(column(kg, "gcm-objective-alignments", "goal", objective=f"gcm:{n}")) == aligned, n
+    assert rows(kg, "gcm-objective-alignments", objective="gcm:1") == []  # cross-cutting
+
+
+def test_shared_gcm_objectives(kg):
+    assert column(kg, "shared-gcm-objectives", "notation", goal="goal:1", otherGoal="goal:5") == ["2", "7", "11"]
+    got = rows(kg, "shared-gcm-objectives")
+    assert [int(r["notation"]) for r in got] == sorted(int(r["notation"]) for r in got), "numeric order"
+    union = kg.union()
+    for r in got:
+        goals = sorted(str(union.value(union.value(a, BP.alignedFrom), URIRef(PREFIXES["skos"] + "notation")))
+                       for a in union.subjects(BP.alignedTo, URIRef(r["objective"])))
+        assert r["goals"] == "; ".join(goals) and int(r["goalCount"]) == len(goals) >= 2
+    assert {r["notation"]: r["goals"] for r in got}["7"] == "1; 5; 6"
+
+
+def test_role_holders_give_the_chairs_history(kg):
+    # Governance page: Hungary chaired from 1993 to January 2006, Türkiye since January 2006.
+    chairs = [(r["memberLabel"], r["start"], r["end"]) for r in rows(kg, "role-holders", role="role:chair")]
+    assert chairs == [("Hungary", "1993", "2006-01"), ("Türkiye", "2006-01", None)]
+    groups = rows(kg, "role-holders", role="role:working-group-chair")
+    assert {r["memberLabel"] for r in groups} == {"Bulgaria", "North Macedonia", "Türkiye"}
+    assert all(r["organisation"].startswith(ID + "organisation/working-group-") for r in groups)
+    hungary = rows(kg, "role-holders", role="role:co-chair", organisation="organisation:budapest-process")
+    assert [(r["memberLabel"], r["start"]) for r in hungary] == [("Hungary", "2006-01")]
+    assert ID + "document/budapestprocess-org-budapest-process-governance" in hungary[0]["sources"].split("; ")
+    assert rows(kg, "role-holders", role="role:chair", organisation="organisation:reference-group") == []
+
+
+def test_practice_record(kg):
+    [practice] = rows(kg, "practice")  # the seed: submitted on 1 April 2022, implemented by ICMPD
+    assert practice["submitted"] == "2022-04-01"
+    assert practice["implementedBy"] == ID + "organisation/icmpd"
+    assert practice["practiceType"] == "Partnership/Multistakeholder initiative"
+    assert practice["page"] == "https://migrationnetwork.un.org/practice/budapest-process"
+    items = rows(kg, "practice-lessons")
+    assert int(practice["lessons"]) == sum(r["kind"] == "key lesson" for r in items) == 5
+    assert int(practice["recommendations"]) == sum(r["kind"] == "recommendation" for r in items)
+    assert [r["notation"] for r in items if r["kind"] == "key lesson"] == ["I", "II", "III", "IV", "V"]
+    assert items[0]["label"] == "Balance differing priorities"
+
+
+def test_organisation_details(kg):
+    [office] = rows(kg, "organisation-details", organisation="organisation:icmpd-silk-routes-regional-office")
+    assert (office["founded"], office["location"], office["parent"]) == ("2016", "Vienna, Austria", ID + "organisation/icmpd")
+    assert office["parentLabel"] == "International Centre for Migration Policy Development"
+    everyone = rows(kg, "organisation-details")
+    assert len(everyone) == len(rows(kg, "organisations"))
+    assert {r["organisation"]: r["founded"] for r in everyone}[ID + "organisation/icmpd"] == "1993"
 
 
 # -- integrity checks ------------------------------------------------------------------------------

@@ -23,9 +23,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["bpkg"] = kg
 
     # One blueprint per concern; each module owns its routes.
-    from . import explore, queries, resources, sparql, submissions, validate
+    from . import analyst, explore, queries, resources, sparql, submissions, validate
 
-    for module in (sparql, queries, validate, submissions, resources, explore):
+    for module in (sparql, queries, validate, submissions, resources, explore, analyst):
         app.register_blueprint(module.bp)
     return app
 

@@ -63,8 +63,13 @@ def data(name: str):
     if name == "map":
         try:
             payload["view"] = plots.view_points(payload)
+            payload["outside"] = plots.outside_view(payload, payload["view"])
         except plots.PlotError:
-            payload["view"] = []  # geometry not installed: the page says so itself
+            payload["view"], payload["outside"] = [], []  # geometry not installed: the page says so itself
+        from .resources import local_href
+
+        for state in payload["states"]:
+            state["page"] = local_href(state["state"])  # a click on a state opens its page
     response = jsonify(payload)
     # The graph is read-only while served: its version names the content.
     response.set_etag(f"{kg.version}-{name}")

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from .. import formats
 from .. import queries as library
 from ..sparql import Request, SparqlError
+from .analyst import results_page, wants_html
 from .sparql import answer_query
 
 bp = Blueprint("queries", __name__)
@@ -78,6 +79,8 @@ def run_query(name: str):
     if source:
         return Response(query.text, mimetype="application/sparql-query")
     values = {k: v for k, v in request.args.items(multi=False) if k not in RESERVED}
+    if wants_html():  # a browser: the results as a page, with links to every download
+        return results_page(query, values)
     repeated = [k for k in values if len(request.args.getlist(k)) > 1]
     if repeated:
         return _error(400, f"parameter {repeated[0]!r} given more than once", param=repeated[0])

@@ -43,6 +43,34 @@ SERIALISERS = {"ttl": "longturtle", "nt": "nt", "rdf": "pretty-xml"}  # rdflib's
 EXTENSION = re.compile(r"^(?P<stem>.+)\.(?P<ext>ttl|jsonld|nt|rdf|html)$")
 LABEL_PREDICATES = (SKOS.prefLabel, RDFS.label, DCTERMS.title, URIRef(PREFIXES["foaf"] + "name"), SKOS.notation)
 INCOMING_LIMIT = 500
+# Plain names for the terms we reuse from other vocabularies (the graph holds labels only for
+# its own bp: terms), so that a page reads "member of", not org:memberOf.
+TERM_NAMES = {
+    "rdf:type": "type", "rdfs:label": "label", "rdfs:comment": "comment", "rdfs:seeAlso": "see also",
+    "skos:prefLabel": "name", "skos:altLabel": "also called", "skos:definition": "definition",
+    "skos:scopeNote": "note", "skos:example": "example", "skos:notation": "number", "skos:inScheme": "in scheme",
+    "skos:topConceptOf": "top concept of", "skos:hasTopConcept": "top concept", "skos:broader": "broader",
+    "skos:narrower": "narrower", "skos:relatedMatch": "related (alignment)", "skos:exactMatch": "same as",
+    "skos:closeMatch": "close match", "org:memberOf": "member of", "org:hasMembership": "membership",
+    "org:member": "member", "org:organization": "in", "org:role": "role", "org:memberDuring": "period",
+    "org:hasUnit": "has unit", "org:unitOf": "unit of", "org:subOrganizationOf": "part of",
+    "org:hasSubOrganization": "has part", "org:classification": "kind of organisation",
+    "prov:wasDerivedFrom": "source", "prov:qualifiedAssociation": "partner", "prov:agent": "agent",
+    "prov:hadRole": "role", "schema:startDate": "start", "schema:endDate": "end", "schema:location": "place",
+    "schema:foundingDate": "founded", "schema:url": "web page", "schema:sameAs": "same as (elsewhere)",
+    "schema:funder": "funded by", "dct:title": "title", "dct:dateSubmitted": "submitted",
+    "dct:description": "description", "dct:source": "source", "dct:license": "licence",
+    "time:hasBeginning": "beginning", "time:hasEnd": "end", "time:inXSDDate": "date",
+    "time:inXSDgYear": "year", "time:inXSDgYearMonth": "month", "owl:sameAs": "same as",
+    "sdgo:isTargetOf": "target of", "sdgo:hasTarget": "target", "foaf:name": "name",
+}
+FIRST = ("rdf:type", "skos:prefLabel", "skos:altLabel", "skos:notation", "skos:definition")  # page order
+NATURAL = re.compile(r"(\d+)")
+
+
+def natural(text: str) -> tuple:
+    """A sort key that puts gcm-2 before gcm-10."""
+    return tuple(int(part) if part.isdigit() else part for part in NATURAL.split(text.lower()))
 
 
 # -- Per-app index (the graph is read-only, so it is built once) ----------------------
@@ -63,12 +91,34 @@ class Index:
                 if str(s) not in ranked or rank < ranked[str(s)]:
                     ranked[str(s)] = rank
         self.labels = {iri: rank[2] for iri, rank in ranked.items()}
+        for name, label in TERM_NAMES.items():
+            prefix, local = name.split(":", 1)
+            self.labels.setdefault(PREFIXES[prefix] + local, label)
+        self._name_unlabelled()
         for s in self.subjects:
             if isinstance(s, URIRef) and "#" in s:
                 parent = URIRef(s.split("#", 1)[0])
                 self.dependents[parent].append(s)
         for parts in self.dependents.values():
             parts.sort()
+
+    def _name_unlabelled(self) -> None:
+        """Memberships and alignments have no label of their own: name them by what they join."""
+        g, labels = self.union, self.labels
+        org = PREFIXES["org"]
+        for m in g.subjects(RDF.type, URIRef(org + "Membership")):
+            member, role, body = (g.value(m, URIRef(org + p)) for p in ("member", "role", "organization"))
+            if str(m) not in labels and member is not None and role is not None:
+                labels[str(m)] = f"{labels.get(str(member), curie(str(member)))}: " \
+                                 f"{labels.get(str(role), curie(str(role)))}" + \
+                                 (f", {labels.get(str(body), curie(str(body)))}" if body is not None else "")
+        bp_ = PREFIXES["bp"]
+        for a in g.subjects(RDF.type, URIRef(bp_ + "Alignment")):
+            goal, objective = g.value(a, URIRef(bp_ + "alignedFrom")), g.value(a, URIRef(bp_ + "alignedTo"))
+            if str(a) not in labels and goal is not None and objective is not None:
+                number = lambda n: str(g.value(n, SKOS.notation) or curie(str(n)))  # noqa: E731
+                labels[str(a)] = f"Priority goal {number(goal)} → GCM objective {number(objective)}: " \
+                                 f"{labels.get(str(objective), '')}".rstrip(": ")
 
     def described(self, iri: URIRef) -> bool:
         return iri in self.subjects or iri in self.dependents
@@ -172,14 +222,26 @@ def not_acceptable() -> Response:
     return Response(f"406 Not Acceptable: this resource is available as {types}.\n", 406, mimetype="text/plain")
 
 
-def not_found(text: str) -> Response:
+def not_found(text: str, suggestion: str | None = None) -> Response:
     words = " ".join(re.split(r"[-_/.#]+", text)).strip()
     search = request.script_root + "/queries/search?text=" + quote(words)
     if negotiate() == "html":
-        body = render_template("resources/not_found.html", iri=iri_for_path(request.path), words=words, search=search)
+        body = render_template("resources/not_found.html", iri=iri_for_path(request.path), words=words, search=search,
+                               suggestion=suggestion)
         return Response(body, 404, mimetype="text/html")
+    hint = f"Did you mean {suggestion}?\n" if suggestion else ""
     return Response(f"404 Not Found: nothing is known about <{iri_for_path(request.path)}>.\n"
-                    f"Try a search: {search}\n", 404, mimetype="text/plain")
+                    f"{hint}Try a search: {search}\n", 404, mimetype="text/plain")
+
+
+def prefix_path_suggestion(kind: str, key: str) -> str | None:
+    """/id/goal/5 is a natural guess from ``goal:5``: point at the path the prefix stands for."""
+    namespace = PREFIXES.get(kind, "")
+    if namespace.startswith(BASE + "id/") and namespace != BASE + f"id/{kind}/":
+        iri = URIRef(namespace + key)
+        if index().described(iri_for_path(str(iri)[len(BASE):])):
+            return request.script_root + "/" + str(iri)[len(BASE):]
+    return None
 
 
 def answer(iri: URIRef, source, parts, ext: str | None, html, alt, tag: str = "") -> Response:
@@ -228,12 +290,39 @@ def property_rows(source, node) -> list[dict]:
     rows: dict = defaultdict(list)
     for p, o in source.predicate_objects(node):
         rows[p].append(o)
-    ordered = sorted(rows, key=lambda p: (p != RDF.type, not str(p).startswith((str(SKOS), str(RDFS))), curie(str(p))))
-    return [{"predicate": term_view(p), "values": [term_view(o) for o in sorted(rows[p], key=_value_order)]} for p in ordered]
+    labels = index().labels
+
+    def order(p):
+        name = curie(str(p))
+        return (FIRST.index(name) if name in FIRST else len(FIRST), natural(labels.get(str(p), name)))
+    return [{"predicate": term_view(p), "values": [term_view(o) for o in sorted(rows[p], key=_value_order)]}
+            for p in sorted(rows, key=order)]
 
 
 def _value_order(node):
-    return (isinstance(node, Literal), index().labels.get(str(node), str(node)).lower())
+    """Literals after links; numbered things (goals, objectives) by number, others by label."""
+    idx = index()
+    number = idx.union.value(node, SKOS.notation) if isinstance(node, URIRef) else None
+    return (isinstance(node, Literal), natural(str(number)) if number is not None else (),
+            natural(idx.labels.get(str(node), str(node))))
+
+
+def roles_of(node) -> list[dict]:
+    """The memberships of ``node`` (a state or an organisation): role, body and period, first."""
+    g, org, time = index().union, PREFIXES["org"], PREFIXES["time"]
+    found = []
+    for m in g.subjects(URIRef(org + "member"), node):
+        period = g.value(m, URIRef(org + "memberDuring"))
+        ends = []
+        for edge in ("hasBeginning", "hasEnd"):
+            instant = g.value(period, URIRef(time + edge)) if period is not None else None
+            value = next((g.value(instant, URIRef(time + p)) for p in ("inXSDDate", "inXSDgYearMonth", "inXSDgYear")
+                          if instant is not None and g.value(instant, URIRef(time + p)) is not None), None)
+            ends.append(str(value) if value is not None else "")
+        role, body = g.value(m, URIRef(org + "role")), g.value(m, URIRef(org + "organization"))
+        found.append({"membership": term_view(m), "role": term_view(role) if role is not None else None,
+                      "body": term_view(body) if body is not None else None, "start": ends[0], "end": ends[1]})
+    return sorted(found, key=lambda r: (r["start"] or "9999", natural(r["role"]["label"] if r["role"] else "")))
 
 
 def resource_page(iri: URIRef, source, parts, alt) -> str:
@@ -242,7 +331,8 @@ def resource_page(iri: URIRef, source, parts, alt) -> str:
     nodes = [iri, *parts]
     sections = [{"anchor": str(n).split("#", 1)[1], "view": term_view(n), "rows": property_rows(source, n)} for n in parts]
     incoming = []
-    for s, p in sorted(idx.union.subject_predicates(iri), key=lambda sp: (curie(str(sp[1])), idx.labels.get(str(sp[0]), str(sp[0])))):
+    for s, p in sorted(idx.union.subject_predicates(iri),
+                       key=lambda sp: (idx.labels.get(str(sp[1]), curie(str(sp[1]))), natural(idx.labels.get(str(sp[0]), str(sp[0]))))):
         if isinstance(s, URIRef) and not str(s).startswith(str(iri) + "#"):
             incoming.append({"subject": term_view(s), "predicate": term_view(p)})
     sources = sorted({o for n in nodes for p in (PROV.wasDerivedFrom, DCTERMS.source) for o in idx.union.objects(n, p)}, key=str)
@@ -254,6 +344,7 @@ def resource_page(iri: URIRef, source, parts, alt) -> str:
         view=term_view(iri),
         types=[term_view(t) for t in sorted(source.objects(iri, RDF.type))],
         rows=property_rows(source, iri),
+        roles=roles_of(iri) if source is idx.union else [],
         sections=sections,
         incoming=incoming[:INCOMING_LIMIT],
         incoming_total=len(incoming),
@@ -276,7 +367,7 @@ def instance(kind: str, key: str):
     key, ext = split_extension(key, exists)
     iri = iri_for_path(f"id/{kind}/{key}")
     if not idx.described(iri):
-        return not_found(f"{kind} {key}")
+        return not_found(f"{kind} {key}", prefix_path_suggestion(kind, key))
     parts = idx.dependents.get(iri, [])
     alt = lambda e: request.script_root + f"/id/{kind}/{key}.{e}"  # noqa: E731
     return answer(iri, idx.union, parts, ext, lambda: resource_page(iri, idx.union, parts, alt), alt)

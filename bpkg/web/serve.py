@@ -31,19 +31,67 @@ def cmd_serve(args) -> int:
     if args.update_sandbox and len(str(app.config.get("SPARQL_UPDATE_TOKEN") or "")) < 16:
         print("error: --update-sandbox needs BPKG_SPARQL_UPDATE_TOKEN (at least 16 characters)", file=sys.stderr)
         return 2
+    if not 0 <= args.port <= 65535:
+        print(f"error: --port must be a number from 1 to 65535 (0 = any free port), not {args.port}", file=sys.stderr)
+        return 2
+    problem = cannot_listen(args.host, args.port)  # checked before the workers are forked
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from .sparql import start_workers
 
     start_workers(app)  # forked now, before the server's threads exist
-    where = f"http://{args.host}:{args.port}/"
-    print(f"serving the knowledge graph at {where} (SPARQL endpoint {where}sparql)", file=sys.stderr, flush=True)
-    if args.dev:
-        app.run(host=args.host, port=args.port, debug=False, use_reloader=False, threaded=True)
-        return 0
-    from waitress import create_server
+    try:
+        if args.dev:
+            from werkzeug.serving import make_server
 
-    server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="bpkg",
-                           max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+            server = make_server(args.host, args.port, app, threaded=True)
+        else:
+            from waitress import create_server
+
+            server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="bpkg",
+                                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+    except OSError as exc:  # taken in the moment since the check
+        print(f"error: {_listen_error(args.host, args.port, exc)}", file=sys.stderr)
+        return 2
+    # Announced only now that the port is ours, with the port actually bound.
+    port = server.server_port if args.dev else server.effective_port
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    where = f"http://{host}:{port}/"
+    print(f"serving the knowledge graph at {where} (SPARQL endpoint {where}sparql, query guide {where}guide); "
+          f"Ctrl+C stops", file=sys.stderr, flush=True)
+    if args.dev:
+        server.serve_forever()
+        return 0
     return serve_until_signal(server, args.grace)
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (None when it can), in one line."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress and werkzeug do
+            probe.bind(address)
+    except OSError as exc:
+        return _listen_error(host, port, exc)
+    return None
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> str:
+    import errno
+    import socket
+
+    if isinstance(exc, socket.gaierror):
+        return f"cannot listen on {host}:{port}: {host!r} is not an address of this machine ({exc.strerror})"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port}: the port is already in use; stop the other server or choose another --port"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {host}:{port}: permission denied (ports below 1024 need privileges); choose another --port"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def serve_until_signal(server, grace: float) -> int:

@@ -36,9 +36,10 @@ function mapProjection(points, width, height) {
 
 function mapSpec(data, worldUrl, width) {
   const height = Math.round(Math.min(640, Math.max(360, width * 0.62)));
-  const roles = data.roles;
-  const regionOptions = [""].concat(data.regions.map((r) => r.region));
-  const regionLabels = ["All regions"].concat(data.regions.map((r) => `${r.label} (${r.memberCount})`));
+  const roles = data.roles.filter((r) => r.count > 0);  // no empty legend entries
+  const regions = data.regions.filter((r) => r.memberCount > 0);  // nothing to highlight otherwise
+  const regionOptions = [""].concat(regions.map((r) => r.region));
+  const regionLabels = ["All regions"].concat(regions.map((r) => `${r.label} (${r.memberCount})`));
   return {
     $schema: SCHEMA,
     width,
@@ -62,7 +63,7 @@ function mapSpec(data, worldUrl, width) {
         transform: [{
           lookup: "id",
           from: { data: { values: data.states.filter((s) => s.numeric).map((s) => ({ ...s, iri: s.id })) }, key: "numeric",
-                  fields: ["label", "roleLabel", "roleClassLabel", "period", "regionLabels", "regions", "iri"] },
+                  fields: ["label", "roleLabel", "roleClassLabel", "period", "regionLabels", "regions", "iri", "page"] },
         }, { filter: "isValid(datum.label)" }],
         mark: { type: "geoshape", stroke: "white", strokeWidth: 0.4, clip: true, cursor: "pointer" },
         encoding: {
@@ -71,6 +72,7 @@ function mapSpec(data, worldUrl, width) {
             scale: { domain: roles.map((r) => r.label), range: roles.map((r) => r.colour) },
             legend: { orient: "bottom-left", labelLimit: 400, fillColor: "rgba(255,255,255,0.85)", padding: 6 },
           },
+          href: { field: "page" },  // a click opens the state's page
           opacity: {
             condition: { test: "region === '' || indexof(datum.regions, region) >= 0", value: 1 },
             value: 0.25,
@@ -238,6 +240,12 @@ async function draw(name) {
     return;
   }
   await vegaEmbed(container, figure.spec(data, container), EMBED_OPTIONS);
+  if (data.outside && data.outside.length) {  // the frame is the dialogue's area: say who is beyond it
+    const note = document.createElement("p");
+    note.className = "muted map-outside";
+    note.textContent = "Outside this view: " + data.outside.join(", ") + ". Click a state to open its page.";
+    container.after(note);
+  }
   container.dataset.rendered = "true";
 }
 
