@@ -4,9 +4,10 @@ Two families of results: *tabular* (SELECT, and ASK as a one-cell table) and *gr
 (CONSTRUCT, DESCRIBE). Each format has a short name (the ``format=`` parameter), one
 canonical media type (what we send) and aliases (what we accept in ``Accept``).
 
-The tabular serialisers are ours, not pyoxigraph's, because they must stop at a row or
-byte limit and still produce a well-formed document; graph results are serialised by
-pyoxigraph with the canonical prefix map.
+Tables must stop at a row or byte limit and still be well-formed documents: SPARQL JSON is
+written by pyoxigraph when that gives our bytes (under the limits, or cut at the row limit),
+everything else by our TableWriter; graph results are serialised by pyoxigraph with the
+canonical prefix map.
 """
 
 from __future__ import annotations

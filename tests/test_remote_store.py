@@ -284,6 +284,34 @@ def test_wrong_endpoint_path_is_named(store_url):
     assert "/nowhere" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_an_ask_answered_with_a_table_is_refused_not_read_as_true():
+    """Virtuoso with its built-in CaseMode answers ASK as a one-column table, empty for false."""
+    import http.server
+    import threading
+
+    class AskAsTable(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b'{"head":{"vars":["__ASK_RETVAL"]},"results":{"bindings":[]}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/sparql-results+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), AskAsTable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = RemoteStore.from_url(f"http://127.0.0.1:{server.server_port}/sparql", graphs=["urn:g"])
+        with pytest.raises(StoreError, match="CaseMode = 2"):
+            store.query("ASK { ?s a <urn:Nothing> }")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_updates_never_go_through_the_query_engine(loaded):
     with pytest.raises(StoreError, match="only read queries"):
         loaded.query("CLEAR ALL")
