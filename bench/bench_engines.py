@@ -3,7 +3,7 @@
 * **rdflib**: an rdflib ``Dataset(default_union=True)``, one named graph per file, the
   derived shortcuts computed with rdflib; queries through ``Dataset.query`` with
   ``initBindings``.
-* **ours**: the project's code path, ``bpkg.load(paths)`` and ``bpkg.queries.run`` (which
+* **ours**: the project's code path, ``bpkg.load(paths)`` and ``bpkg.queries.evaluate_in_process`` (which
   binds the parameters and materialises every row as a dict).
 * **pyoxigraph**: a bare ``pyoxigraph.Store``, files loaded with ``Store.load`` into named
   graphs, derived shortcuts computed natively, ``Store.query(substitutions=…)``.
@@ -124,7 +124,7 @@ class Ours:
         self.kg = bpkg.load(paths)
 
     def run(self, query, values):
-        result = queries.run(self.kg, query, values)
+        result = queries.evaluate_in_process(self.kg, query, values)
         return _ox_result(result)
 
     def __len__(self):

@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402
+from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
 import workload  # noqa: E402
 
 import bpkg  # noqa: E402
@@ -51,12 +51,6 @@ ROOT = generate.ROOT
 OUT = generate.OUT
 DEFAULT_ENDPOINT_PYTHON = "/work/bench-venv/bin/python"
 ACCEPT = "application/sparql-results+json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -31,8 +31,6 @@ import json
 import os
 import platform
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +42,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests import servers  # noqa: E402 (one copy, shared with the tests)
+
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 RAW_QUERIES = [
     "PREFIX skos: <http://www.w3.org/2004/02/skos/core#> SELECT ?label WHERE "
@@ -61,39 +62,15 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.ttl"))
 
 # -- the server --------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(deadline: float, threads: int = 8) -> tuple[str, subprocess.Popen]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--timeout", str(deadline), "--threads", str(threads)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 90
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        try:
-            requests.get(base + "/sparql", params={"query": "ASK {}"}, timeout=2)
-            return base, proc
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise SystemExit("the server did not start within 90 s")
+    try:
+        return servers.start_server("--timeout", str(deadline), "--threads", str(threads), seconds=90)
+    except RuntimeError as exc:
+        raise SystemExit(f"the server did not start: {exc}") from None
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    servers.stop_server(proc, grace=30)  # SIGTERM first: the server finishes what is in flight
 
 
 # -- the mix -------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def render(m: dict, engines: dict | None, http: dict | None) -> str:
                   "Per query: one warm-up, then up to "
                   f"{engines['runs']} timed runs (fewer once a query/engine pair used {engines['budget_s']:g} s), "
                   "median, every row materialised. **rdflib** = rdflib `Dataset` in memory; **ours** = "
-                  "`bpkg.load()` + `bpkg.queries.run()` (the project's store and query library, in process); "
+                  "`bpkg.load()` + `bpkg.queries.evaluate_in_process()` (the project's store and query library, in process); "
                   "**pyoxigraph** = a bare `pyoxigraph.Store`; **ours+executor** = `bpkg.queries.execute()`, "
                   "the safe executor the CLI and web use (screen, fork, rdflib-parser gate, JSON "
                   "serialisation). Results of the first three compared as multisets after normalising "
@@ -207,7 +207,7 @@ def explanations(engines: dict | None, http: dict | None) -> list[str]:
         g = geomean([q["median_s"]["ours"] / q["median_s"]["pyoxigraph"] for q in largest["queries"]
                      if q["median_s"].get("ours") and q["median_s"].get("pyoxigraph")])
         out.append(f"- **The engine is not the bottleneck.** In process, our store answers within ×{g:.2f} (geometric "
-                   f"mean) of a bare pyoxigraph store at {largest['size']}; the difference is `bpkg.queries.run` "
+                   f"mean) of a bare pyoxigraph store at {largest['size']}; the difference is `bpkg.queries.evaluate_in_process` "
                    "building a dict per row. Queries where the ratio is high are sub-millisecond ones, where a fixed "
                    "~0.1 ms of Python dominates.")
         slow = sorted({q["query"] for size in engines["sizes"] for q in size["queries"]

@@ -1,25 +1,33 @@
 """The ``bpkg`` command (also ``python -m bpkg``): a thin face over the package.
 
-Each subcommand is one small function that parses nothing itself: argparse does that,
-and the work is done by the module that owns the concern. Exit codes: 0 success,
-1 the data has violations (validate), 2 usage or unreadable input.
+Every subcommand is here, one small ``cmd_*`` function each: argparse reads the arguments,
+the module that owns the concern does the work, and this module only prints and chooses
+the exit code: 0 success, 1 the data has violations (validate), 2 usage or unreadable input.
+The library never imports this module.
+
+Only ``bpkg serve`` imports Flask and the web package, inside :func:`cmd_serve`: every other
+command starts without them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 import pyoxigraph as ox
 
-from .namespaces import curie
+from . import formats, plots, publishing, queries, remote, sparql, validation
+from .namespaces import curie, expand
 from .store import LoadError, load
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
+PATHS_HELP = "files or folders to load (default: ontology/ and kg/)"
 
 
-def _load_or_exit(paths=None):
+def load_or_exit(paths=None):
     try:
         return load(paths)
     except LoadError as exc:
@@ -43,7 +51,7 @@ def graph_size(kg, graph) -> int:
 
 
 def cmd_stats(args) -> int:
-    kg = _load_or_exit(args.paths or None)
+    kg = load_or_exit(args.paths or None)
     classes = class_counts(kg)
     if args.format == "json":
         print(json.dumps({"triples": len(kg), "graphs": len(kg.graph_names), "classes": classes}, indent=2))
@@ -61,6 +69,231 @@ def cmd_stats(args) -> int:
     return EXIT_OK
 
 
+# -- queries, query ------------------------------------------------------------
+
+def _cell(binding: dict | None) -> str:
+    if not binding:
+        return ""
+    return curie(binding["value"]) if binding["type"] == "uri" else binding["value"]
+
+
+def format_table(results_json: dict, max_width: int = 60) -> str:
+    """An aligned plain-text table from SPARQL JSON results: IRIs as prefixed names."""
+    if "boolean" in results_json:
+        return "true\n" if results_json["boolean"] else "false\n"
+    variables = results_json["head"]["vars"]
+    rows = results_json["results"]["bindings"]
+    cells = [[_cell(row.get(v)) for v in variables] for row in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
+    widths = [max([len(v)] + [len(r[i]) for r in cells]) for i, v in enumerate(variables)]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(variables, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    count = len(rows)
+    lines.append(f"({count} row{'s' if count != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def _parse_params(pairs: list[str] | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise queries.ParameterError(f"--param expects KEY=VALUE, got {pair!r}")
+        if key.strip() in values:
+            raise queries.ParameterError(f"parameter {key.strip()!r} given twice", key.strip())
+        values[key.strip()] = value
+    return values
+
+
+def _resolve(name_or_file: str) -> queries.NamedQuery:
+    path = Path(name_or_file)
+    if name_or_file.endswith(".rq") or path.is_file():
+        if not path.is_file():
+            raise queries.UnknownQuery(f"no such query file: {name_or_file}")
+        return queries.load_query(path)
+    return queries.get(name_or_file)
+
+
+def cmd_queries(args) -> int:
+    library = queries.library()
+    if args.format == "json":
+        print(json.dumps([q.as_dict() for q in library.values()], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    width = max(map(len, library)) if library else 0
+    for q in library.values():
+        params = ", ".join(p.usage() for p in q.params) or "-"
+        print(f"{q.name.ljust(width)}  {q.summary}\n{' ' * width}  params: {params}")
+    return EXIT_OK
+
+
+def cmd_query(args) -> int:
+    try:
+        query = _resolve(args.query)
+        values = _parse_params(args.param)
+        queries.bindings(query, values)  # fail on a bad parameter before loading the graph
+    except queries.QueryLibraryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, queries.UnknownQuery):
+            print("hint: `bpkg queries` lists the named queries", file=sys.stderr)
+        return EXIT_USAGE
+    kg = load_or_exit()
+    fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
+    try:
+        result = queries.execute(kg, query, values, format="json" if fmt == "table" else fmt)
+    except queries.QueryLibraryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except sparql.SparqlError as exc:
+        print(f"error: {query.path.name}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE if exc.status < 500 else 1
+    if result.form in ("CONSTRUCT", "DESCRIBE"):  # a FILE.rq may be a graph query
+        sys.stdout.buffer.write(result.body)
+    elif fmt == "table":
+        sys.stdout.write(format_table(json.loads(result.body)))
+    else:
+        sys.stdout.buffer.write(result.body)
+    if result.truncated:
+        print(f"warning: result cut at the {result.truncated} limit", file=sys.stderr)
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+# -- validate ------------------------------------------------------------------
+
+def cmd_validate(args) -> int:
+    kg = load_or_exit()
+    validator = validation.validator_for(kg)
+    reports: list[validation.Report] = []
+    unreadable = False
+    for name in args.files:
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as exc:
+            print(f"error: {name}: {exc.strerror or exc}", file=sys.stderr)
+            unreadable = True
+            continue
+        try:
+            fmt = formats.syntax(args.input_format) if args.input_format else None
+            reports.append(validation.validate(kg, data, filename=name, source=name, fmt=fmt))
+        except validation.SubmissionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            unreadable = True
+    if not args.files:
+        reports.append(validation.validate(kg))
+    _print_reports(reports, args.format, validator.shapes)
+    if unreadable:
+        return EXIT_USAGE
+    return EXIT_OK if all(r.conforms for r in reports) else EXIT_VIOLATIONS
+
+
+def _print_reports(reports: list[validation.Report], fmt: str, shapes) -> None:
+    if not reports:
+        return
+    if fmt == "text":
+        print("\n".join(r.to_text() for r in reports), end="")
+    elif fmt == "json":
+        doc = reports[0].as_dict() if len(reports) == 1 else {
+            "conforms": all(r.conforms for r in reports), "reports": [r.as_dict() for r in reports]}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        merged = validation.Report([r for rep in reports for r in rep.results], ", ".join(r.source for r in reports),
+                                   sum(r.triples for r in reports), reports[0].context_triples, reports[0].shapes)
+        print(merged.render(fmt, shapes), end="")
+
+
+# -- export --------------------------------------------------------------------
+
+EXPORT_CHOICES = (*publishing.DUMP_FORMS, "sssom", "void", "context", "all")
+
+
+def cmd_export(args) -> int:
+    forms = list(publishing.FORMS) if args.format == "all" else [args.format]
+    out = Path(args.out) if args.out else None
+    if out is None and len(forms) > 1:
+        print("error: --format all writes several files: give --out DIR", file=sys.stderr)
+        return EXIT_USAGE
+    into_dir = out is not None and (out.is_dir() or args.out.endswith(("/", "\\")) or len(forms) > 1)
+    if out is not None and out.exists() and not out.is_dir() and into_dir:
+        print(f"error: {out} is a file, but several files must go into a folder", file=sys.stderr)
+        return EXIT_USAGE
+    kg = load_or_exit(args.paths or None)  # after the cheap checks: loading takes seconds
+    for form in forms:
+        data = publishing.render(kg, form)
+        if out is None:
+            sys.stdout.buffer.write(data)
+            continue
+        target = out / publishing.FORMS[form].filename if into_dir else out
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except OSError as exc:
+            print(f"error: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"wrote {target} ({len(data)} bytes)", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- load ----------------------------------------------------------------------
+
+def cmd_load(args) -> int:
+    kg = load_or_exit(args.paths or None)
+    try:
+        store = remote.RemoteStore.from_url(
+            args.store, update_url=args.update_url, gsp_url=args.gsp_url,
+            user=args.user or os.environ.get(remote.ENV_USER),
+            password=args.password or os.environ.get(remote.ENV_PASSWORD), timeout=args.timeout)
+        print(f"loading {len(kg)} triples in {len(kg.graph_names)} named graphs into {args.store} ({args.method}):")
+        sent = remote.load_into(store, kg, method=args.method, verify=not args.no_verify)
+    except remote.StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"done: {sum(sent.values())} triples" + ("" if args.no_verify else ", counts checked in the store"))
+    return EXIT_OK
+
+
+# -- plot ----------------------------------------------------------------------
+
+def cmd_plot(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in plots.FORMATS:
+        print(f"error: --out must end in .png or .svg, not {out.name!r}", file=sys.stderr)
+        return EXIT_USAGE
+    if not out.parent.is_dir():
+        print(f"error: folder {out.parent} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    kg = load_or_exit()
+    data = plots.figure_data(kg, args.figure)
+    region = None
+    if args.figure == "map" and args.region:
+        try:
+            region = str(expand(args.region))
+        except ValueError as exc:
+            print(f"error: --region: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if region not in {r["region"] for r in data["regions"]}:
+            known = ", ".join(r["id"] for r in data["regions"])
+            print(f"error: --region: {args.region!r} is not a region (known: {known})", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        fig = plots.draw_map(data, region) if args.figure == "map" else plots.DRAW[args.figure](data)
+        plots.save(fig, out)
+    except (plots.PlotError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    return EXIT_OK
+
+
+# -- serve ---------------------------------------------------------------------
+
+def cmd_serve(args) -> int:
+    # Imported here, not at the top: the web package brings Flask, which no other command needs.
+    from .web import serve
+
+    return serve.cmd_serve(args)
+
+
 # -- the parser ----------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,31 +301,84 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("stats", help="count triples, named graphs and instances per class")
-    p.add_argument("paths", nargs="*", help="files or folders to load (default: ontology/ and kg/)")
+    p.add_argument("paths", nargs="*", help=PATHS_HELP)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_stats)
 
-    for register in _REGISTRARS:
-        register(sub)
+    p = sub.add_parser("validate", help="validate the bundled graph, or submissions in its context",
+                       description="Without FILE: validate ontology/ and kg/ against shapes/. With FILEs: "
+                                   "validate each file as a submission in the context of the knowledge graph "
+                                   "(format from the file name: .ttl .jsonld .rdf .nt .nq .trig). "
+                                   "Exit 0 when acceptable, 1 on violations, 2 when input cannot be read.")
+    p.add_argument("files", nargs="*", metavar="FILE", help="submission files (default: the bundled graph)")
+    p.add_argument("--format", choices=["text", "json", "turtle", "jsonld"], default="text",
+                   help="report format (default: text)")
+    p.add_argument("--input-format", choices=[f.name for f in formats.SUBMISSION_SYNTAXES], type=formats.syntax_name,
+                   help="the submissions' RDF syntax, when their file names do not say it")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("queries", help="list the named analyst queries (name, summary, parameters)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_queries)
+
+    p = sub.add_parser("query", help="run a named query (or any .rq file) on the bundled graph")
+    p.add_argument("query", metavar="NAME|FILE.rq", help="a name from `bpkg queries`, or a path to a .rq file")
+    p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
+                   help="a parameter value; an IRI may be a prefixed name such as region:silk-routes")
+    p.add_argument("--format", "-f", choices=["table", "csv", "tsv", "json", "xml"],
+                   help="output format (default: table on a terminal, csv otherwise)")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("serve", help="serve the SPARQL endpoint, the query UI and the web pages")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
+    p.add_argument("--store", metavar="URL", default=None,
+                   help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
+    p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
+    p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
+    p.add_argument("--grace", type=float, default=30.0,
+                   help="on SIGTERM/SIGINT, seconds to let requests in flight finish (default 30)")
+    p.add_argument("--update-sandbox", action="store_true",
+                   help="test instances only: accept SPARQL Update at /sandbox/<token>/sparql into a separate "
+                        "empty store; the token is read from BPKG_SPARQL_UPDATE_TOKEN")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "export",
+        help="write a dump, the VoID/DCAT description, the SSSOM alignments or the JSON-LD context",
+        description="Write the same files the server publishes under /dumps/, /.well-known/void, "
+        "/alignments.sssom.tsv and /context.jsonld.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--format", choices=EXPORT_CHOICES, default="nquads")
+    p.add_argument("--out", metavar="DIR_OR_FILE",
+                   help="a file, or an existing folder (or one ending in /) to get the standard file name; default: stdout")
+    p.add_argument("paths", nargs="*", help=PATHS_HELP)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("load", help="load the bundled graph into an external SPARQL 1.1 store (named graphs kept)")
+    p.add_argument("paths", nargs="*", help=PATHS_HELP)
+    p.add_argument("--store", required=True, metavar="URL",
+                   help="the store's SPARQL query endpoint (e.g. http://127.0.0.1:7878, "
+                        "http://host:7200/repositories/bpkg, http://host:8890/sparql)")
+    p.add_argument("--method", choices=["gsp", "update"], default="gsp",
+                   help="Graph Store Protocol PUT per graph (default) or SPARQL Update")
+    p.add_argument("--update-url", metavar="URL", help="SPARQL Update endpoint, when it cannot be guessed from --store")
+    p.add_argument("--gsp-url", metavar="URL", help="Graph Store Protocol endpoint, when it cannot be guessed")
+    p.add_argument("--user", help=f"user for HTTP Basic auth (or {remote.ENV_USER}); "
+                                  f"password from {remote.ENV_PASSWORD}")
+    p.add_argument("--password", help=argparse.SUPPRESS)  # prefer the environment: argv is visible to ps
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    p.add_argument("--no-verify", action="store_true", help="do not count the triples in the store afterwards")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("plot", help="draw the map, alignment matrix or timeline as PNG or SVG")
+    p.add_argument("figure", choices=sorted(plots.FIGURES), help="which figure")
+    p.add_argument("--out", "-o", required=True, metavar="FILE.png|FILE.svg", help="where to write it")
+    p.add_argument("--region", metavar="REGION", help="map only: highlight one region, e.g. region:silk-routes")
+    p.set_defaults(func=cmd_plot)
     return parser
-
-
-def _registrars():
-    """Subcommands owned by other modules; each module exposes ``register_cli(sub)``."""
-    found = []
-    for name in ("validation", "queries", "web", "publishing", "remote", "plots"):
-        try:
-            module = __import__(f"bpkg.{name}", fromlist=["register_cli"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bpkg.{name}":
-                raise
-            continue
-        if hasattr(module, "register_cli"):
-            found.append(module.register_cli)
-    return found
-
-
-_REGISTRARS = _registrars()
 
 
 def main(argv: list[str] | None = None) -> int:

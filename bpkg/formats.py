@@ -23,22 +23,30 @@ import pyoxigraph as ox
 
 from .namespaces import PREFIXES
 
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+XSD_STRING = PREFIXES["xsd"] + "string"
 W3C_FORMATS = "http://www.w3.org/ns/formats/"
 
 
 @dataclass(frozen=True)
 class Format:
-    name: str  # the format= value
+    name: str  # the one spelling: format= value, bpkg export --format, submission form field
     media_type: str  # what we send
     aliases: tuple[str, ...] = ()  # what else we accept in Accept
     w3c: str = ""  # the http://www.w3.org/ns/formats/ IRI, for the service description
-    rdf: ox.RdfFormat | None = None  # graph formats only
+    rdf: ox.RdfFormat | None = None  # RDF syntaxes only
+    label: str = ""  # for people: "JSON-LD"
+    extensions: tuple[str, ...] = ()  # file names that say this syntax, the usual one first
+    reads: tuple[str, ...] = ()  # Content-Types a submission in this syntax may come with
+    rdflib: str = ""  # rdflib's parser name
 
     @property
     def content_type(self) -> str:
         return f"{self.media_type}; charset=utf-8"
+
+    @property
+    def dataset(self) -> bool:
+        """N-Quads and TriG carry named graphs; the others one graph."""
+        return self.rdf in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG)
 
 
 # Order matters: the first is the default when the client accepts anything.
@@ -51,13 +59,53 @@ TABULAR = (
 )
 GRAPH = (
     Format("turtle", "text/turtle", ("application/turtle", "application/x-turtle", "text/n3", "text/rdf+n3"),
-           W3C_FORMATS + "Turtle", ox.RdfFormat.TURTLE),
-    Format("ntriples", "application/n-triples", ("text/plain",), W3C_FORMATS + "N-Triples", ox.RdfFormat.N_TRIPLES),
-    Format("jsonld", "application/ld+json", ("application/json",), W3C_FORMATS + "JSON-LD", ox.RdfFormat.JSON_LD),
-    Format("rdfxml", "application/rdf+xml", ("application/xml", "text/xml"), W3C_FORMATS + "RDF_XML", ox.RdfFormat.RDF_XML),
-    Format("trig", "application/trig", (), W3C_FORMATS + "TriG", ox.RdfFormat.TRIG),
-    Format("nquads", "application/n-quads", (), W3C_FORMATS + "N-Quads", ox.RdfFormat.N_QUADS),
+           W3C_FORMATS + "Turtle", ox.RdfFormat.TURTLE, "Turtle", (".ttl",),
+           ("text/turtle", "application/x-turtle"), "turtle"),
+    Format("ntriples", "application/n-triples", ("text/plain",), W3C_FORMATS + "N-Triples", ox.RdfFormat.N_TRIPLES,
+           "N-Triples", (".nt",), ("application/n-triples",), "nt"),
+    Format("jsonld", "application/ld+json", ("application/json",), W3C_FORMATS + "JSON-LD", ox.RdfFormat.JSON_LD,
+           "JSON-LD", (".jsonld", ".json"), ("application/ld+json", "application/json"), "json-ld"),
+    Format("rdfxml", "application/rdf+xml", ("application/xml", "text/xml"), W3C_FORMATS + "RDF_XML",
+           ox.RdfFormat.RDF_XML, "RDF/XML", (".rdf", ".owl", ".xml"),
+           ("application/rdf+xml", "application/xml", "text/xml"), "xml"),
+    Format("trig", "application/trig", (), W3C_FORMATS + "TriG", ox.RdfFormat.TRIG, "TriG", (".trig",),
+           ("application/trig",), "trig"),
+    Format("nquads", "application/n-quads", (), W3C_FORMATS + "N-Quads", ox.RdfFormat.N_QUADS, "N-Quads", (".nq",),
+           ("application/n-quads", "text/x-nquads"), "nquads"),
 )
+# Documents that are not RDF results: JSON (reports, listings) and an HTML page.
+JSON = Format("json", "application/json", label="JSON")
+HTML = Format("html", "text/html", ("application/xhtml+xml",), label="HTML")
+
+# The syntaxes a submission may be written in, in the order forms and messages list them.
+SUBMISSION_SYNTAXES = tuple(next(f for f in GRAPH if f.name == n)
+                            for n in ("turtle", "jsonld", "rdfxml", "ntriples", "nquads", "trig"))
+SUBMISSION_MEDIA_TYPES = ", ".join(f.media_type for f in SUBMISSION_SYNTAXES)
+# Older spellings of syntax names, still understood where people type a name.
+_SPELLINGS = {"json-ld": "jsonld", "rdf-xml": "rdfxml", "n-triples": "ntriples", "n-quads": "nquads"}
+
+
+def syntax(name: str) -> Format | None:
+    """The RDF syntax called ``name`` (its one spelling, or an older hyphenated one), or None."""
+    name = _SPELLINGS.get(name, name)
+    return next((f for f in GRAPH if f.name == name), None)
+
+
+def syntax_name(name: str) -> str:
+    """``name`` in its one spelling (for argparse ``type=``: ``json-ld`` becomes ``jsonld``)."""
+    return _SPELLINGS.get(name, name)
+
+
+def syntax_for(media_type: str | None = None, filename: str | None = None) -> Format | None:
+    """The submission syntax a Content-Type (parameters ignored) or else a file name says, or None."""
+    if media_type:
+        mt = media_type.split(";")[0].strip().lower()
+        return next((f for f in SUBMISSION_SYNTAXES if mt in f.reads), None)
+    if filename:
+        name = filename.lower()
+        return next((f for f in SUBMISSION_SYNTAXES if name.endswith(f.extensions)), None)
+    return None
+
 
 # format= values clients send (SPARQLWrapper sends json/xml/turtle/n3/csv/tsv/json-ld),
 # per result family; "json" for a graph means JSON-LD, "xml" means RDF/XML.

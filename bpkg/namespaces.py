@@ -97,6 +97,16 @@ def curie(iri: str) -> str:
     return f"{best}:{iri[len(PREFIXES[best]):]}"
 
 
+def short_name(iri: str) -> str:
+    """``iri`` as people read it: its prefixed name, ``project:x#funding-eu`` for a dependent
+    (#fragment) node of a prefixed IRI, or else the IRI itself."""
+    name = curie(iri)
+    if name.startswith("<") and "#" in iri:
+        parent, _, part = iri.partition("#")
+        name = curie(parent) + "#" + part
+    return iri if name.startswith("<") else name
+
+
 def expand(name: str) -> URIRef:
     """Turn ``region:silk-routes`` or ``<https://…>`` or ``https://…`` into an IRI.
 

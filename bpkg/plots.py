@@ -15,7 +15,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
-import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,7 +58,7 @@ def _plain(term):
 
 def query_rows(kg, name: str, **params) -> list[dict]:
     """Rows of the named query ``name`` as dicts of plain text (IRIs in full)."""
-    result = queries.run(kg, queries.get(name), params)
+    result = queries.evaluate_in_process(kg, queries.get(name), params)
     return [{k: _plain(v) for k, v in row.items()} for row in result.rows]
 
 
@@ -578,48 +577,3 @@ def save(fig, out: Path | str) -> Path:
         metadata = {"Date": None} if suffix == ".svg" else {"Software": "bpkg"}
         fig.savefig(out, format=suffix[1:], metadata=metadata)
     return out
-
-
-# -- the CLI -----------------------------------------------------------------------------------------
-
-def cmd_plot(args) -> int:
-    from .cli import EXIT_OK, EXIT_USAGE, _load_or_exit
-
-    out = Path(args.out)
-    if out.suffix.lower() not in FORMATS:
-        print(f"error: --out must end in .png or .svg, not {out.name!r}", file=sys.stderr)
-        return EXIT_USAGE
-    if not out.parent.is_dir():
-        print(f"error: folder {out.parent} does not exist", file=sys.stderr)
-        return EXIT_USAGE
-    kg = _load_or_exit()
-    data = figure_data(kg, args.figure)
-    region = None
-    if args.figure == "map" and args.region:
-        from .namespaces import expand
-
-        try:
-            region = str(expand(args.region))
-        except ValueError as exc:
-            print(f"error: --region: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if region not in {r["region"] for r in data["regions"]}:
-            known = ", ".join(r["id"] for r in data["regions"])
-            print(f"error: --region: {args.region!r} is not a region (known: {known})", file=sys.stderr)
-            return EXIT_USAGE
-    try:
-        fig = draw_map(data, region) if args.figure == "map" else DRAW[args.figure](data)
-        save(fig, out)
-    except (PlotError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"wrote {out} ({out.stat().st_size} bytes)")
-    return EXIT_OK
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("plot", help="draw the map, alignment matrix or timeline as PNG or SVG")
-    p.add_argument("figure", choices=sorted(FIGURES), help="which figure")
-    p.add_argument("--out", "-o", required=True, metavar="FILE.png|FILE.svg", help="where to write it")
-    p.add_argument("--region", metavar="REGION", help="map only: highlight one region, e.g. region:silk-routes")
-    p.set_defaults(func=cmd_plot)

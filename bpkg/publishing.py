@@ -8,24 +8,21 @@ ETag means the same content.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyoxigraph as ox
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import SKOS, XSD
 
+from . import formats
 from .namespaces import BASE, BP, ID, PREFIXES, PROV, bind, curie
 from .store import ROOT, KnowledgeGraph, graph_iri_for
 
-DCAT = "http://www.w3.org/ns/dcat#"
-VOID = "http://rdfs.org/ns/void#"
+DCAT, VOID = PREFIXES["dcat"], PREFIXES["void"]
 DATASET = URIRef(BASE + "dataset")
 DESCRIPTION_FILE = "kg/dataset.ttl"
 
@@ -39,20 +36,16 @@ class Form:
     media_type: str
 
 
+DUMP_FORMS = ("nquads", "trig", "turtle", "ntriples", "jsonld")
 FORMS = {
     f.name: f
     for f in (
-        Form("nquads", "bpkg.nq", "application/n-quads"),
-        Form("trig", "bpkg.trig", "application/trig"),
-        Form("turtle", "bpkg.ttl", "text/turtle"),
-        Form("ntriples", "bpkg.nt", "application/n-triples"),
-        Form("jsonld", "bpkg.jsonld", "application/ld+json"),
+        *(Form(s.name, "bpkg" + s.extensions[0], s.media_type) for s in map(formats.syntax, DUMP_FORMS)),
         Form("sssom", "alignments.sssom.tsv", "text/tab-separated-values"),
         Form("void", "void.ttl", "text/turtle"),
         Form("context", "context.jsonld", "application/ld+json"),
     )
 }
-DUMP_FORMS = ("nquads", "trig", "turtle", "ntriples", "jsonld")
 
 
 # -- JSON-LD context -----------------------------------------------------------
@@ -289,52 +282,3 @@ def render(kg: KnowledgeGraph, form: str) -> bytes:
     if form == "context":
         return (json.dumps(jsonld_context(), indent=1) + "\n").encode("utf-8")
     raise ValueError(f"unknown format {form!r}; choose one of {', '.join(FORMS)}")
-
-
-# -- CLI ---------------------------------------------------------------------------
-
-EXPORT_CHOICES = (*DUMP_FORMS, "sssom", "void", "context", "all")
-
-
-def cmd_export(args) -> int:
-    from .cli import EXIT_OK, EXIT_USAGE, _load_or_exit
-
-    forms = list(FORMS) if args.format == "all" else [args.format]
-    out = Path(args.out) if args.out else None
-    if out is None and len(forms) > 1:
-        print("error: --format all writes several files: give --out DIR", file=sys.stderr)
-        return EXIT_USAGE
-    into_dir = out is not None and (out.is_dir() or args.out.endswith(("/", "\\")) or len(forms) > 1)
-    if out is not None and out.exists() and not out.is_dir() and into_dir:
-        print(f"error: {out} is a file, but several files must go into a folder", file=sys.stderr)
-        return EXIT_USAGE
-    kg = _load_or_exit(args.paths or None)  # after the cheap checks: loading takes seconds
-    for form in forms:
-        data = render(kg, form)
-        if out is None:
-            sys.stdout.buffer.write(data)
-            continue
-        target = out / FORMS[form].filename if into_dir else out
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        except OSError as exc:
-            print(f"error: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"wrote {target} ({len(data)} bytes)", file=sys.stderr)
-    return EXIT_OK
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser(
-        "export",
-        help="write a dump, the VoID/DCAT description, the SSSOM alignments or the JSON-LD context",
-        description="Write the same files the server publishes under /dumps/, /.well-known/void, "
-        "/alignments.sssom.tsv and /context.jsonld.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--format", choices=EXPORT_CHOICES, default="nquads")
-    p.add_argument("--out", metavar="DIR_OR_FILE",
-                   help="a file, or an existing folder (or one ending in /) to get the standard file name; default: stdout")
-    p.add_argument("paths", nargs="*", help="files or folders to load (default: ontology/ and kg/)")
-    p.set_defaults(func=cmd_export)

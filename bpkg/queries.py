@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -27,11 +26,11 @@ from typing import Mapping
 import pyoxigraph as ox
 import yaml
 
-from .namespaces import expand
+from .namespaces import PREFIXES, expand
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY_DIR = ROOT / "queries"
-XSD = "http://www.w3.org/2001/XMLSchema#"
+XSD = PREFIXES["xsd"]
 
 # Parameter type -> suffix of the query variable (BASIL/grlc convention).
 TYPE_SUFFIX = {"iri": "_iri", "date": "_xsd_date", "year": "_integer", "integer": "_integer",
@@ -233,8 +232,9 @@ def bindings(query: NamedQuery, values: Mapping[str, str]) -> dict[str, ox.Named
 # -- running --------------------------------------------------------------------------------
 
 @dataclass
-class Result:
-    """A SELECT result: column names and rows of pyoxigraph terms (None where unbound)."""
+class Answer:
+    """A query's answer evaluated in this process, as pyoxigraph terms: column names and rows
+    (None where unbound), or the boolean of an ASK, or the triples of a CONSTRUCT."""
 
     variables: list[str]
     rows: list[dict]
@@ -269,7 +269,8 @@ def bound_text(query: NamedQuery, values: Mapping[str, str] | None = None) -> st
 def execute(kg, query: NamedQuery, values: Mapping[str, str] | None = None, *, accept: str | None = None,
             format: str | None = None, limits=None):
     """Bind and run through the one safe executor (gate, deadline in a child, row and byte
-    caps, result formats): what the CLI and the web use. Returns a ``bpkg.sparql.Result``;
+    caps, result formats): what the CLI and the web use. Returns a ``bpkg.sparql.Result`` (the
+    serialised body);
     raises ParameterError for a bad value and ``bpkg.sparql.SparqlError`` for the rest."""
     from . import sparql
 
@@ -277,129 +278,16 @@ def execute(kg, query: NamedQuery, values: Mapping[str, str] | None = None, *, a
     return sparql.execute(sparql.Target.of(kg), request, limits or sparql.Limits())
 
 
-def run(kg, query: NamedQuery, values: Mapping[str, str] | None = None) -> Result:
+def evaluate_in_process(kg, query: NamedQuery, values: Mapping[str, str] | None = None) -> Answer:
     """Bind and evaluate in this process, as pyoxigraph terms: for trusted Python callers
     and the tests (the bundled graph, our own query files). The CLI and the web use
     :func:`execute`.
     """
     answer = kg.store.query(bound_text(query, values), use_default_graph_as_union=True)
     if isinstance(answer, ox.QueryBoolean):
-        return Result([], [], boolean=bool(answer))
+        return Answer([], [], boolean=bool(answer))
     if isinstance(answer, ox.QueryTriples):
-        return Result([], [], triples=list(answer))
+        return Answer([], [], triples=list(answer))
     variables = [v.value for v in answer.variables]
     rows = [{name: solution[name] for name in variables} for solution in answer]
-    return Result(variables, rows)
-
-
-# -- the CLI faces ------------------------------------------------------------------------
-
-def _cell(binding: dict | None) -> str:
-    from .namespaces import curie
-
-    if not binding:
-        return ""
-    return curie(binding["value"]) if binding["type"] == "uri" else binding["value"]
-
-
-def format_table(results_json: dict, max_width: int = 60) -> str:
-    """An aligned plain-text table from SPARQL JSON results: IRIs as prefixed names."""
-    if "boolean" in results_json:
-        return "true\n" if results_json["boolean"] else "false\n"
-    variables = results_json["head"]["vars"]
-    rows = results_json["results"]["bindings"]
-    cells = [[_cell(row.get(v)) for v in variables] for row in rows]
-    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
-    widths = [max([len(v)] + [len(r[i]) for r in cells]) for i, v in enumerate(variables)]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(variables, widths)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    count = len(rows)
-    lines.append(f"({count} row{'s' if count != 1 else ''})")
-    return "\n".join(lines) + "\n"
-
-
-def _parse_params(pairs: list[str] | None) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ParameterError(f"--param expects KEY=VALUE, got {pair!r}")
-        if key.strip() in values:
-            raise ParameterError(f"parameter {key.strip()!r} given twice", key.strip())
-        values[key.strip()] = value
-    return values
-
-
-def _resolve(name_or_file: str) -> NamedQuery:
-    path = Path(name_or_file)
-    if name_or_file.endswith(".rq") or path.is_file():
-        if not path.is_file():
-            raise UnknownQuery(f"no such query file: {name_or_file}")
-        return load_query(path)
-    return get(name_or_file)
-
-
-def cmd_queries(args) -> int:
-    import json
-
-    queries = library()
-    if args.format == "json":
-        print(json.dumps([q.as_dict() for q in queries.values()], indent=2, ensure_ascii=False))
-        return 0
-    width = max(map(len, queries)) if queries else 0
-    for q in queries.values():
-        params = ", ".join(p.usage() for p in q.params) or "-"
-        print(f"{q.name.ljust(width)}  {q.summary}\n{' ' * width}  params: {params}")
-    return 0
-
-
-def cmd_query(args) -> int:
-    import json
-
-    from . import sparql
-    from .cli import EXIT_USAGE, _load_or_exit
-
-    try:
-        query = _resolve(args.query)
-        values = _parse_params(args.param)
-        bindings(query, values)  # fail on a bad parameter before loading the graph
-    except QueryLibraryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if isinstance(exc, UnknownQuery):
-            print("hint: `bpkg queries` lists the named queries", file=sys.stderr)
-        return EXIT_USAGE
-    kg = _load_or_exit()
-    fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
-    try:
-        result = execute(kg, query, values, format="json" if fmt == "table" else fmt)
-    except QueryLibraryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except sparql.SparqlError as exc:
-        print(f"error: {query.path.name}: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if exc.status < 500 else 1
-    if result.form in ("CONSTRUCT", "DESCRIBE"):  # a FILE.rq may be a graph query
-        sys.stdout.buffer.write(result.body)
-    elif fmt == "table":
-        sys.stdout.write(format_table(json.loads(result.body)))
-    else:
-        sys.stdout.buffer.write(result.body)
-    if result.truncated:
-        print(f"warning: result cut at the {result.truncated} limit", file=sys.stderr)
-    sys.stdout.flush()
-    return 0
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("queries", help="list the named analyst queries (name, summary, parameters)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
-    p.set_defaults(func=cmd_queries)
-
-    p = sub.add_parser("query", help="run a named query (or any .rq file) on the bundled graph")
-    p.add_argument("query", metavar="NAME|FILE.rq", help="a name from `bpkg queries`, or a path to a .rq file")
-    p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
-                   help="a parameter value; an IRI may be a prefixed name such as region:silk-routes")
-    p.add_argument("--format", "-f", choices=["table", "csv", "tsv", "json", "xml"],
-                   help="output format (default: table on a terminal, csv otherwise)")
-    p.set_defaults(func=cmd_query)
+    return Answer(variables, rows)

@@ -22,10 +22,8 @@ One URL is enough for the usual layouts (see docs/external-store.md):
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -349,37 +347,3 @@ def load_into(remote: RemoteStore, kg, method: str = "gsp", verify: bool = True,
             details = "; ".join(f"<{g}>: sent {n}, store has {m}" for g, (n, m) in sorted(wrong.items()))
             raise StoreError(f"the store does not hold what was sent: {details}")
     return sent
-
-
-def cmd_load(args) -> int:
-    from .cli import EXIT_OK, EXIT_USAGE, _load_or_exit
-
-    kg = _load_or_exit(args.paths or None)
-    try:
-        remote = RemoteStore.from_url(args.store, update_url=args.update_url, gsp_url=args.gsp_url,
-                                      user=args.user or os.environ.get(ENV_USER),
-                                      password=args.password or os.environ.get(ENV_PASSWORD), timeout=args.timeout)
-        print(f"loading {len(kg)} triples in {len(kg.graph_names)} named graphs into {args.store} ({args.method}):")
-        sent = load_into(remote, kg, method=args.method, verify=not args.no_verify)
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"done: {sum(sent.values())} triples" + ("" if args.no_verify else ", counts checked in the store"))
-    return EXIT_OK
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("load", help="load the bundled graph into an external SPARQL 1.1 store (named graphs kept)")
-    p.add_argument("paths", nargs="*", help="files or folders to load (default: ontology/ and kg/)")
-    p.add_argument("--store", required=True, metavar="URL",
-                   help="the store's SPARQL query endpoint (e.g. http://127.0.0.1:7878, "
-                        "http://host:7200/repositories/bpkg, http://host:8890/sparql)")
-    p.add_argument("--method", choices=["gsp", "update"], default="gsp",
-                   help="Graph Store Protocol PUT per graph (default) or SPARQL Update")
-    p.add_argument("--update-url", metavar="URL", help="SPARQL Update endpoint, when it cannot be guessed from --store")
-    p.add_argument("--gsp-url", metavar="URL", help="Graph Store Protocol endpoint, when it cannot be guessed")
-    p.add_argument("--user", help=f"user for HTTP Basic auth (or {ENV_USER}); password from {ENV_PASSWORD}")
-    p.add_argument("--password", help=argparse.SUPPRESS)  # prefer the environment: argv is visible to ps
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
-    p.add_argument("--no-verify", action="store_true", help="do not count the triples in the store afterwards")
-    p.set_defaults(func=cmd_load)

@@ -106,7 +106,7 @@ class StagingArea:
         graph = STAGING_BASE + sid
         data = tuple(_quads(submission.graph, _N(graph)))
         staged = Staged(sid, graph, now.strftime("%Y-%m-%dT%H:%M:%SZ"), submitter, submission.source,
-                        submission.format.media_types[0], hashlib.sha256(raw).hexdigest(), len(raw), report,
+                        submission.format.media_type, hashlib.sha256(raw).hexdigest(), len(raw), report,
                         data, ())
         staged = replace(staged, provenance=tuple(_provenance(staged, shapes)))
         with self._lock:

@@ -20,7 +20,7 @@ import pyoxigraph as ox
 from rdflib import BNode, Dataset, Literal, URIRef
 from rdflib.graph import ReadOnlyGraphAggregate
 
-from .namespaces import GRAPH_BASE, bind
+from .namespaces import GRAPH_BASE, PREFIXES, bind
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATHS = (ROOT / "ontology", ROOT / "kg")
@@ -221,7 +221,7 @@ def from_store(store) -> KnowledgeGraph:
     return KnowledgeGraph(store, files, digest)
 
 
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_XSD_STRING = PREFIXES["xsd"] + "string"
 
 
 def _to_rdflib(term):

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -48,10 +47,10 @@ from rdflib.plugins.parsers.trig import TrigSinkParser
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.stores.memory import Memory
 
-from .namespaces import BPSH, ID, PREFIXES, bind, curie
-from .store import ROOT
-
-SHAPES_DIR = ROOT / "shapes"
+from . import formats
+from .formats import Format
+from .namespaces import BPSH, ID, PREFIXES, bind, curie, short_name
+from .shapes import SHAPES_DIR, load_shapes
 DEFAULT_MAX_BYTES = 1024 * 1024  # perf_security.md 2d: rdflib needs ~27x the upload in RAM
 # Validation runs one at a time (pySHACL mutates shared state) and its cost grows with the
 # triples: a cap keeps one upload from holding /validate for tens of seconds.
@@ -76,45 +75,6 @@ _SCHEMA_PREDICATES = {
 logging.getLogger("rdflib.term").addFilter(
     lambda record: "Failed to convert Literal lexical form" not in record.getMessage()
 )
-
-
-# -- Formats -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Format:
-    name: str  # our name, also the --format / form value
-    label: str
-    rdflib: str
-    ox: ox.RdfFormat
-    media_types: tuple[str, ...]
-    extensions: tuple[str, ...]
-    dataset: bool = False
-
-
-FORMATS = (
-    Format("turtle", "Turtle", "turtle", ox.RdfFormat.TURTLE, ("text/turtle", "application/x-turtle"), (".ttl",)),
-    Format("json-ld", "JSON-LD", "json-ld", ox.RdfFormat.JSON_LD, ("application/ld+json", "application/json"), (".jsonld", ".json")),
-    Format("rdf-xml", "RDF/XML", "xml", ox.RdfFormat.RDF_XML, ("application/rdf+xml", "application/xml", "text/xml"), (".rdf", ".owl", ".xml")),
-    Format("n-triples", "N-Triples", "nt", ox.RdfFormat.N_TRIPLES, ("application/n-triples",), (".nt",)),
-    Format("n-quads", "N-Quads", "nquads", ox.RdfFormat.N_QUADS, ("application/n-quads", "text/x-nquads"), (".nq",), True),
-    Format("trig", "TriG", "trig", ox.RdfFormat.TRIG, ("application/trig",), (".trig",), True),
-)
-MEDIA_TYPES = ", ".join(f.media_types[0] for f in FORMATS)
-
-
-def format_named(name: str) -> Format | None:
-    return next((f for f in FORMATS if f.name == name), None)
-
-
-def format_for(media_type: str | None = None, filename: str | None = None) -> Format | None:
-    """The format a Content-Type (parameters ignored) or else a file name says, or None."""
-    if media_type:
-        mt = media_type.split(";")[0].strip().lower()
-        return next((f for f in FORMATS if mt in f.media_types), None)
-    if filename:
-        name = filename.lower()
-        return next((f for f in FORMATS if name.endswith(f.extensions)), None)
-    return None
 
 
 # -- Errors --------------------------------------------------------------------
@@ -174,12 +134,12 @@ def parse_submission(data: bytes | str, *, media_type: str | None = None, filena
     if not raw.strip():
         raise SubmissionError("the submission is empty", source=source, kind="empty")
     if fmt is None:
-        fmt = format_for(media_type, None if media_type else filename)
+        fmt = formats.syntax_for(media_type, None if media_type else filename)
     if fmt is None:
         said = f"the media type {media_type!r}" if media_type else (
             f"the file name {filename!r}" if filename else "nothing (no media type, no file name)")
         raise SubmissionError(
-            f"cannot tell the format of the submission from {said}; use one of {MEDIA_TYPES} "
+            f"cannot tell the format of the submission from {said}; use one of {formats.SUBMISSION_MEDIA_TYPES} "
             f"(or a file ending in .ttl, .jsonld, .rdf, .nt, .nq, .trig)",
             source=source, status=415, kind="unknown-format")
     text = _decode(raw, source)
@@ -209,7 +169,7 @@ _DTD = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def _refuse_hostile(text: str, fmt: Format, source: str) -> None:
-    if fmt.name == "rdf-xml":
+    if fmt.name == "rdfxml":
         m = _DTD.search(text)
         if m:
             line = text.count("\n", 0, m.start()) + 1
@@ -218,7 +178,7 @@ def _refuse_hostile(text: str, fmt: Format, source: str) -> None:
                 "entities can read files or expand to gigabytes. Remove the DTD and write the values out",
                 source=source, line=line, column=m.start() - text.rfind("\n", 0, m.start()),
                 kind="refused")
-    if fmt.name == "json-ld":
+    if fmt.name == "jsonld":
         try:
             doc = json.loads(text)
             where = _remote_context(doc)
@@ -259,7 +219,7 @@ def _remote_context(node) -> str | None:
 def _check_syntax(text: str, fmt: Format, source: str) -> None:
     """pyoxigraph's parsers are strict and give exact positions; rdflib's give lines at best."""
     try:
-        for _ in ox.parse(text.encode("utf-8"), format=fmt.ox, base_iri=BASE_IRI):
+        for _ in ox.parse(text.encode("utf-8"), format=fmt.rdf, base_iri=BASE_IRI):
             pass
     except SyntaxError as exc:
         message = str(exc.msg if getattr(exc, "msg", None) else exc)
@@ -291,7 +251,7 @@ def _parse_with_lines(text: str, fmt: Format, source: str) -> tuple[Graph, dict]
             parser = parser_class(RDFSink(target), baseURI=BASE_IRI, turtle=True)
             store.where = lambda: parser.lines + 1
             parser.loadBuf(text)
-        elif fmt.name == "rdf-xml":
+        elif fmt.name == "rdfxml":
             target = Graph(store=store)
             src = create_input_source(data=text.encode("utf-8"), publicID=BASE_IRI)
             reader = create_rdfxml_parser(src, target)
@@ -311,7 +271,7 @@ def _parse_with_lines(text: str, fmt: Format, source: str) -> tuple[Graph, dict]
     for triple, line in store.lines.items():
         graph.add(triple)
         lines.setdefault(triple, line)
-    if fmt.name in ("n-triples", "n-quads"):
+    if fmt.name in ("ntriples", "nquads"):
         lines = _lines_by_search(text, graph)
     return graph, lines
 
@@ -349,7 +309,7 @@ def _skolemise(graph: Graph, lines: dict) -> tuple[Graph, dict]:
 # -- Results and reports ---------------------------------------------------------
 
 @dataclass(frozen=True)
-class Result:
+class Finding:
     severity: str  # Violation, Warning or Info
     focus: URIRef
     message: str
@@ -375,11 +335,7 @@ def display(term) -> str:
         text = str(term)
         if text.startswith(SKOLEM):
             return "_:" + text[len(SKOLEM):]
-        short = curie(text)
-        if short.startswith("<") and "#" in text:  # id/project/x#funding-eu -> project:x#funding-eu
-            base, _, fragment = text.partition("#")
-            short = curie(base) + "#" + fragment
-        return text if short.startswith("<") else short
+        return short_name(text)
     if isinstance(term, Literal):
         lexical = json.dumps(str(term), ensure_ascii=False)
         if term.language:
@@ -392,7 +348,7 @@ def display(term) -> str:
 
 @dataclass
 class Report:
-    results: list[Result]
+    results: list[Finding]
     source: str  # "the bundled knowledge graph" or the submission's name
     triples: int  # triples validated (the submission's, or the bundled graph's)
     context_triples: int  # triples of the knowledge graph used as context
@@ -408,7 +364,7 @@ class Report:
     def conforms(self) -> bool:
         return self.counts["Violation"] == 0
 
-    def by_focus(self) -> list[tuple[URIRef, list[Result]]]:
+    def by_focus(self) -> list[tuple[URIRef, list[Finding]]]:
         order = {s: i for i, s in enumerate(SEVERITIES)}
         groups: dict = {}
         for r in sorted(self.results, key=lambda r: (r.line or 0, display(r.focus), order[r.severity], r.path_text or "")):
@@ -539,25 +495,17 @@ class _PreparedQueryGraph(Graph):
         return super().query(query_object, *args, **kwargs)
 
 
-def load_shapes(shapes_dir: Path = SHAPES_DIR) -> Graph:
-    shapes = Graph()
-    bind(shapes)
-    for path in sorted(Path(shapes_dir).rglob("*.ttl")):
-        shapes.parse(path, format="turtle")
-    return shapes
-
-
 class Validator:
     """Validation against one loaded knowledge graph. Thread-safe: one run at a time."""
 
     def __init__(self, kg, shapes_dir: Path = SHAPES_DIR):
         self.kg = kg
-        self.shapes = load_shapes(shapes_dir)
+        self.shapes = load_shapes(shapes_dir).checked().graph
         self.node_shapes = sorted({s for s in self.shapes.subjects(RDF.type, SH.NodeShape) if isinstance(s, URIRef)})
         self._parents = {ps: ns for ns, ps in self.shapes.subject_objects(SH.property)}
         self._data = _PreparedQueryGraph()
         bind(self._data)
-        self._ill_typed: list[Result] = []
+        self._ill_typed: list[Finding] = []
         for triple in kg.union():
             if _lexical_problem(triple[2]):
                 self._ill_typed.append(self._ill_typed_result(triple, None))
@@ -597,7 +545,7 @@ class Validator:
 
     # -- method E and its reference --
 
-    def _validate_focused(self, data: Graph, focus: list) -> list[Result]:
+    def _validate_focused(self, data: Graph, focus: list) -> list[Finding]:
         if not focus:
             return []
         added = [t for t in data if t not in self._data]
@@ -609,7 +557,7 @@ class Validator:
             for t in added:
                 self._data.remove(t)
 
-    def _validate_full(self, data: Graph, focus: set) -> list[Result]:
+    def _validate_full(self, data: Graph, focus: set) -> list[Finding]:
         union = _PreparedQueryGraph()
         for t in self._data:
             union.add(t)
@@ -617,7 +565,7 @@ class Validator:
             union.add(t)
         return [r for r in self._run(union, None) if r.focus in focus]
 
-    def _run(self, data: Graph, focus: list | None) -> list[Result]:
+    def _run(self, data: Graph, focus: list | None) -> list[Finding]:
         import pyshacl  # here, not at the top: every `bpkg` command and the server import this module
 
         conforms, report, text = pyshacl.validate(
@@ -629,7 +577,7 @@ class Validator:
 
     # -- turning pySHACL's report into Results --
 
-    def _results(self, report: Graph) -> list[Result]:
+    def _results(self, report: Graph) -> list[Finding]:
         nested = set(report.objects(None, SH.detail))
         out = []
         for node in report.subjects(RDF.type, SH.ValidationResult):
@@ -640,7 +588,7 @@ class Validator:
             messages = list(report.objects(node, SH.resultMessage))
             english = [m for m in messages if getattr(m, "language", None) == "en"] or messages
             shape_in_graph = shape if isinstance(shape, URIRef) else self._shape_node(report, shape)
-            out.append(Result(
+            out.append(Finding(
                 severity=str(report.value(node, SH.resultSeverity)).rsplit("#", 1)[-1],
                 focus=report.value(node, SH.focusNode),
                 message=str(english[0]) if english else "This value does not meet a constraint.",
@@ -671,14 +619,14 @@ class Validator:
 
     # -- checks pySHACL cannot do safely --
 
-    def _screen(self, submission: Submission) -> tuple[Graph, list[Result]]:
+    def _screen(self, submission: Submission) -> tuple[Graph, list[Finding]]:
         """Split a submission into the data pySHACL may see and results of our own checks."""
         data = Graph()
-        pre: list[Result] = []
+        pre: list[Finding] = []
         shape_nodes = _shape_nodes(submission.graph)
         if shape_nodes:
             first = min(shape_nodes, key=lambda n: submission.line_of(n) or 0)
-            pre.append(Result("Info", first, (
+            pre.append(Finding("Info", first, (
                 f"The submission carries SHACL shapes ({len(shape_nodes)} nodes); they were ignored: "
                 "only the knowledge graph's own shapes (shapes/) apply."), SH.NodeConstraintComponent, DATA_ONLY,
                 DATA_ONLY))
@@ -689,13 +637,13 @@ class Validator:
             if _lexical_problem(o):
                 pre.append(self._ill_typed_result(triple, submission))
             elif p in _SCHEMA_PREDICATES:
-                pre.append(Result("Violation", s, (
+                pre.append(Finding("Violation", s, (
                     f"A data submission cannot change the ontology ({curie(str(p))}); ask the maintainers "
                     "to change ontology/bp.ttl instead."), SH.ClosedConstraintComponent, DATA_ONLY, DATA_ONLY,
                     path=p, path_text=curie(str(p)), value=o))
             else:
                 if p == OWL.imports:
-                    pre.append(Result("Info", s, (
+                    pre.append(Finding("Info", s, (
                         f"owl:imports {display(o)} is not followed: the submission is validated as it is, "
                         "and nothing is fetched."), SH.NodeConstraintComponent, DATA_ONLY, DATA_ONLY,
                         path=p, path_text="owl:imports", value=o))
@@ -703,16 +651,16 @@ class Validator:
         return data, pre
 
     @staticmethod
-    def _ill_typed_result(triple, submission) -> Result:
+    def _ill_typed_result(triple, submission) -> Finding:
         s, p, o = triple
-        return Result("Violation", s, (
+        return Finding("Violation", s, (
             f"{json.dumps(str(o), ensure_ascii=False)} is not a valid {curie(str(o.datatype))}: "
             f"{_EXAMPLES.get(o.datatype, 'check the value against its datatype')}."),
             SH.DatatypeConstraintComponent, WELL_TYPED_LITERAL, WELL_TYPED_LITERAL,
             path=p, path_text=curie(str(p)), value=o)
 
     @staticmethod
-    def _with_line(result: Result, submission: Submission) -> Result:
+    def _with_line(result: Finding, submission: Submission) -> Finding:
         if result.line is not None:
             return result
         path = result.path if isinstance(result.path, URIRef) else None
@@ -782,85 +730,27 @@ def _path_text(graph: Graph, path) -> str | None:
 
 # -- The one function --------------------------------------------------------------
 
-def validator_for(kg) -> Validator:
-    """The validator of a loaded graph, built once (shapes parsed, private data copy made)."""
-    validator = getattr(kg, "_bpkg_validator", None)
-    if validator is None:
-        validator = Validator(kg)
-        kg._bpkg_validator = validator
-    return validator
+def validator_for(kg, shapes_dir: Path = SHAPES_DIR) -> Validator:
+    """The validator of a loaded graph and a shapes folder, built once (shapes parsed,
+    private data copy made)."""
+    validators = kg.__dict__.setdefault("_bpkg_validators", {})
+    key = Path(shapes_dir).resolve()
+    if key not in validators:
+        validators[key] = Validator(kg, key)
+    return validators[key]
 
 
 def validate(kg, data: bytes | str | None = None, *, media_type: str | None = None,
              filename: str | None = None, fmt: Format | None = None, source: str | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES, method: str = "focused") -> Report:
+             max_bytes: int = DEFAULT_MAX_BYTES, method: str = "focused", shapes_dir: Path = SHAPES_DIR) -> Report:
     """Validate the bundled graph (``data`` None) or a submission in the context of ``kg``.
 
     Raises :class:`SubmissionError` when the submission cannot be read (size, format,
     hostile content, syntax); otherwise returns a :class:`Report`.
     """
-    validator = validator_for(kg)
+    validator = validator_for(kg, shapes_dir)
     if data is None:
         return validator.validate_bundled()
     submission = parse_submission(data, media_type=media_type, filename=filename, fmt=fmt,
                                   source=source, max_bytes=max_bytes)
     return validator.validate_submission(submission, method=method)
-
-
-# -- CLI -------------------------------------------------------------------------
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("validate", help="validate the bundled graph, or submissions in its context",
-                       description="Without FILE: validate ontology/ and kg/ against shapes/. With FILEs: "
-                                   "validate each file as a submission in the context of the knowledge graph "
-                                   "(format from the file name: .ttl .jsonld .rdf .nt .nq .trig). "
-                                   "Exit 0 when acceptable, 1 on violations, 2 when input cannot be read.")
-    p.add_argument("files", nargs="*", metavar="FILE", help="submission files (default: the bundled graph)")
-    p.add_argument("--format", choices=["text", "json", "turtle", "jsonld"], default="text",
-                   help="report format (default: text)")
-    p.add_argument("--input-format", choices=[f.name for f in FORMATS],
-                   help="the submissions' RDF syntax, when their file names do not say it")
-    p.set_defaults(func=cmd_validate)
-
-
-def cmd_validate(args) -> int:
-    from .cli import EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, _load_or_exit
-
-    kg = _load_or_exit()
-    validator = validator_for(kg)
-    reports: list[Report] = []
-    unreadable = False
-    for name in args.files:
-        try:
-            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        except OSError as exc:
-            print(f"error: {name}: {exc.strerror or exc}", file=sys.stderr)
-            unreadable = True
-            continue
-        try:
-            reports.append(validate(kg, data, filename=name, source=name,
-                                    fmt=format_named(args.input_format) if args.input_format else None))
-        except SubmissionError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            unreadable = True
-    if not args.files:
-        reports.append(validate(kg))
-    _print_reports(reports, args.format, validator.shapes)
-    if unreadable:
-        return EXIT_USAGE
-    return EXIT_OK if all(r.conforms for r in reports) else EXIT_VIOLATIONS
-
-
-def _print_reports(reports: list[Report], fmt: str, shapes: Graph) -> None:
-    if not reports:
-        return
-    if fmt == "text":
-        print("\n".join(r.to_text() for r in reports), end="")
-    elif fmt == "json":
-        doc = reports[0].as_dict() if len(reports) == 1 else {
-            "conforms": all(r.conforms for r in reports), "reports": [r.as_dict() for r in reports]}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
-    else:
-        merged = Report([r for rep in reports for r in rep.results], ", ".join(r.source for r in reports),
-                        sum(r.triples for r in reports), reports[0].context_triples, reports[0].shapes)
-        print(merged.render(fmt, shapes), end="")

@@ -12,8 +12,8 @@ import pytest
 
 import bpkg
 from bpkg.web import create_app
+from servers import ROOT, bpkg_cli, free_port, start_server, stop_server  # noqa: F401 (shared with bench/)
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 CONFORMANCE = SHARED / "conformance"
@@ -53,54 +53,6 @@ def reference_dir():
 
 
 # -- a real server on 127.0.0.1 (SPARQL endpoint tests) ---------------------------------
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(*args: str, env: dict | None = None):
-    """``bpkg serve`` on a free loopback port; returns (base URL, Popen). Stop it by PID."""
-    import os
-    import subprocess
-    import sys
-    import time
-
-    import requests
-
-    import tempfile
-
-    port = free_port()
-    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server must never block
-    proc = subprocess.Popen([sys.executable, "-m", "bpkg", "serve", "--port", str(port), *args],
-                            cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"server exited: {log.read().decode(errors='replace')[-2000:]}")
-        try:
-            requests.get(base + "/sparql", timeout=2)
-            return base, proc
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise RuntimeError("server did not start within 60 s")
-
-
-def stop_server(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except Exception:
-        proc.kill()
-        proc.wait(timeout=10)
-
 
 @pytest.fixture(scope="session")
 def live_server():

@@ -9,7 +9,6 @@ import io
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from rdflib import RDF, Dataset, Graph, URIRef
 from rdflib.compare import isomorphic
 
 from bpkg.namespaces import BP, PREFIXES
+from servers import bpkg_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CURIE = re.compile(r"^(?P<prefix>[A-Za-z_][A-Za-z0-9_.-]*):(?P<local>[A-Za-z0-9_.\-#]+)$")
@@ -135,7 +135,7 @@ def test_sssom_header_has_mapping_set_metadata(client):
 # -- bpkg export ----------------------------------------------------------------------
 
 def run_export(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bpkg", "export", *args], cwd=ROOT, capture_output=True, timeout=120)
+    return bpkg_cli("export", *args, text=False)
 
 
 @pytest.fixture(scope="module")

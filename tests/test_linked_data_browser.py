@@ -4,7 +4,6 @@ label they should, and log nothing to the console (no failed requests, no script
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from servers import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = os.environ.get("BPKG_SCREENSHOTS")  # a folder: save a PNG of each page there
 
 pytestmark = pytest.mark.browser
@@ -28,15 +27,9 @@ PAGES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
+    port = free_port()
     code = ("import sys; from waitress import serve; from bpkg.web import create_app; "
             "serve(create_app(), host='127.0.0.1', port=int(sys.argv[1]), threads=4, _quiet=True)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(port)], cwd=ROOT,

@@ -5,11 +5,8 @@ as the embedded store (so the three engines agree), and serve them through ``bpk
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,24 +22,12 @@ import pytest
 
 from bpkg import queries
 from bpkg.remote import Endpoints, RemoteStore, StoreError, inject_values
-
-ROOT = Path(__file__).resolve().parent.parent
+from servers import ROOT, bpkg_cli, free_port, start_server, stop_server
 
 
 def _oxigraph_binary() -> str | None:
     beside_python = Path(sys.executable).with_name("oxigraph")
     return str(beside_python) if beside_python.is_file() else shutil.which("oxigraph")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _bpkg(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bpkg", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
 
 
 @dataclass
@@ -76,28 +61,19 @@ def _wait_until_answering(proc, url: str, what: str, seconds: float) -> None:
             time.sleep(0.1)
 
 
-def _stop(proc, grace: float) -> None:
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 @contextlib.contextmanager
 def _oxigraph(tmp: Path):
     binary = _oxigraph_binary()
     if not binary:
         pytest.skip("the `oxigraph` server binary is not installed (pip install oxigraph, the test extra)")
-    port = _free_port()
+    port = free_port()
     with (tmp / "server.log").open("wb") as log:
         proc = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_until_answering(proc, f"http://127.0.0.1:{port}/query", "oxigraph serve", 15)
             yield Engine("oxigraph", f"http://127.0.0.1:{port}")
         finally:
-            _stop(proc, 10)
+            stop_server(proc, 10)
 
 
 # A fresh database in a scratch folder, both ports on the loopback only. CaseMode 2 is what
@@ -134,7 +110,7 @@ def _virtuoso(tmp: Path):
     if not (server and isql):
         pytest.skip("Virtuoso is not installed (Debian: apt-get install virtuoso-opensource-7-bin, "
                     "which `scripts/setup.sh --test` does when run as root)")
-    sql_port, http_port = _free_port(), _free_port()
+    sql_port, http_port = free_port(), free_port()
     (tmp / "virtuoso.ini").write_text(VIRTUOSO_INI.format(sql_port=sql_port, http_port=http_port))
     password = "p" + secrets.token_hex(12)  # the new database's dba password is "dba": replace it first
 
@@ -157,7 +133,7 @@ def _virtuoso(tmp: Path):
             sql(f"SET PASSWORD dba {password};", "dba")
             yield Engine("virtuoso", f"http://127.0.0.1:{http_port}/sparql", grant_writes)
         finally:
-            _stop(proc, 30)  # a clean shutdown writes a checkpoint: give it time
+            stop_server(proc, 30)  # a clean shutdown writes a checkpoint: give it time
 
 
 @pytest.fixture(scope="module", params=["oxigraph", "virtuoso"])
@@ -175,7 +151,7 @@ def store_url(engine):
 @pytest.fixture(scope="module")
 def loaded(engine, kg):
     with engine.writable():
-        done = _bpkg("load", "--store", engine.url)
+        done = bpkg_cli("load", "--store", engine.url)
     assert done.returncode == 0, done.stderr
     assert "counts checked in the store" in done.stdout
     return RemoteStore.from_url(engine.url)
@@ -227,9 +203,9 @@ def _cases():
 @pytest.mark.parametrize("name, values", list(_cases()))
 def test_named_query_gives_the_same_rows_remotely(loaded, kg, name, values):
     query = queries.get(name)
-    embedded = queries.run(kg, query, values)
+    embedded = queries.evaluate_in_process(kg, query, values)
     # The same library code, with the remote store where the embedded one was.
-    remote = queries.run(SimpleNamespace(store=loaded), query, values)
+    remote = queries.evaluate_in_process(SimpleNamespace(store=loaded), query, values)
     assert remote.variables == embedded.variables
     assert _rows(remote) == _rows(embedded)
     assert remote.rows or remote.triples or remote.boolean is not None or not embedded.rows
@@ -255,7 +231,7 @@ def test_ask_construct_and_protocol_dataset(loaded, kg):
 
 def test_load_by_sparql_update_gives_the_same_counts(engine, loaded, kg):
     with engine.writable():
-        done = _bpkg("load", "--store", engine.url, "--method", "update")
+        done = bpkg_cli("load", "--store", engine.url, "--method", "update")
     assert done.returncode == 0, done.stderr
     assert sum(loaded.counts().values()) == len(kg)
 
@@ -267,19 +243,19 @@ def test_store_from_environment(store_url, loaded):
 
 
 def test_unreachable_store_is_a_clear_usage_error():
-    done = _bpkg("load", "--store", f"http://127.0.0.1:{_free_port()}")
+    done = bpkg_cli("load", "--store", f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 2
     assert "cannot reach the store" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_not_a_url_is_a_clear_usage_error():
-    done = _bpkg("load", "--store", "file:///etc/passwd")
+    done = bpkg_cli("load", "--store", "file:///etc/passwd")
     assert done.returncode == 2 and "http(s) URL" in done.stderr
 
 
 def test_wrong_endpoint_path_is_named(store_url):
     root = store_url.removesuffix("/sparql")
-    done = _bpkg("load", "--store", store_url, "--gsp-url", root + "/nowhere")
+    done = bpkg_cli("load", "--store", store_url, "--gsp-url", root + "/nowhere")
     assert done.returncode == 2
     assert "/nowhere" in done.stderr and "Traceback" not in done.stderr
 
@@ -344,8 +320,6 @@ def test_values_injection_binds_inside_the_where_group():
 
 @pytest.fixture(scope="module")
 def served_from_store(loaded, store_url):
-    from conftest import start_server, stop_server
-
     base, proc = start_server("--store", store_url)
     yield base
     stop_server(proc)
@@ -379,6 +353,6 @@ def test_served_resource_page_and_validation_context_come_from_the_store(served_
 
 
 def test_serving_from_an_unreachable_store_refuses_to_start():
-    done = _bpkg("serve", "--store", f"http://127.0.0.1:{_free_port()}/query", "--port", str(_free_port()))
+    done = bpkg_cli("serve", "--store", f"http://127.0.0.1:{free_port()}/query", "--port", str(free_port()))
     assert done.returncode == 2
     assert "error:" in done.stderr and "not started" in done.stderr and "Traceback" not in done.stderr

@@ -91,3 +91,27 @@ def test_shape_files_mirror_kg():
     for shape_file in root.rglob("*.ttl"):
         rel = shape_file.relative_to(root).as_posix()
         assert rel == "core.ttl" or rel in kg_files, f"shapes/{rel} has no kg/{rel} to mirror"
+
+
+def test_a_membership_without_period_is_a_warning_and_no_check_says_otherwise(kg):
+    """The shapes are the rule book: a missing period is a gap to fill (Warning), not an error,
+    and no integrity check in queries/checks/ calls it a violation."""
+    submission = b"""
+        PREFIX document: <https://w3id.org/bpkg/id/document/>
+        PREFIX membership: <https://w3id.org/bpkg/id/membership/>
+        PREFIX org: <http://www.w3.org/ns/org#>
+        PREFIX prov: <http://www.w3.org/ns/prov#>
+        PREFIX role: <https://w3id.org/bpkg/id/role/>
+        membership:fixture-without-period a org:Membership ;
+            org:member <https://w3id.org/bpkg/id/state/AF> ;
+            org:organization <https://w3id.org/bpkg/id/organisation/budapest-process> ;
+            org:role role:participating-state ;
+            prov:wasDerivedFrom document:un-network-practice-budapest-process .
+    """
+    report = validation.validate(kg, submission, filename="membership.ttl")
+    assert report.conforms, report.to_text()
+    assert [(r.severity, r.path_text) for r in report.results if "period" in r.message.lower()] == \
+        [("Warning", "org:memberDuring")]
+    from bpkg import queries
+
+    assert not any("memberDuring" in q.text for q in queries.checks().values())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from rdflib import Literal, URIRef
 
 import bpkg
 from bpkg.store import DERIVED_GRAPH, LoadError
+from servers import bpkg_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,12 +61,8 @@ def test_parse_error_names_file_line_and_column(tmp_path):
     assert err.value.line == 2 and err.value.column is not None
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "bpkg", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
-
-
 def test_cli_stats_json_counts_classes_with_prefixed_names():
-    out = run_cli("stats", "--format", "json")
+    out = bpkg_cli("stats", "--format", "json")
     assert out.returncode == 0, out.stderr
     stats = json.loads(out.stdout)
     assert stats["graphs"] == len(list((ROOT / "kg").rglob("*.ttl"))) + 2  # + ontology + derived
@@ -95,7 +90,7 @@ def test_stats_count_with_the_engine_as_rdflib_would_without_copying_the_graph()
 
 
 def test_cli_stats_text_lists_every_file():
-    out = run_cli("stats")
+    out = bpkg_cli("stats")
     assert out.returncode == 0, out.stderr
     assert "kg/states.ttl" in out.stdout and "bp:PriorityGoal" in out.stdout
 
@@ -103,11 +98,11 @@ def test_cli_stats_text_lists_every_file():
 def test_cli_reports_a_parse_error_with_position_and_exit_2(tmp_path):
     bad = tmp_path / "broken.ttl"
     bad.write_text("<urn:a> <urn:b> .\n")
-    out = run_cli("stats", str(bad))
+    out = bpkg_cli("stats", str(bad))
     assert out.returncode == 2
     assert "broken.ttl:1:" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_cli_without_a_command_prints_help_and_exits_2():
-    out = run_cli()
+    out = bpkg_cli()
     assert out.returncode == 2 and "usage" in out.stdout.lower()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,8 +14,9 @@ import pytest
 from rdflib import Dataset, Graph, URIRef
 from rdflib.namespace import SH
 
-from bpkg import validation
+from bpkg import formats, validation
 from bpkg.namespaces import expand
+from servers import bpkg_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -32,11 +31,6 @@ PREFIX schema: <https://schema.org/>
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>
 """
-
-
-def bpkg_cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "bpkg", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, input=stdin)
 
 
 def keys(report):
@@ -74,8 +68,8 @@ project:ctx a bp:Project ; skos:prefLabel "Context"@en ;
     bp:targetCountry <https://w3id.org/bpkg/id/state/{country}> ;
     prov:wasDerivedFrom document:budapestprocess-org-projects .
 """
-    assert validation.validate(kg, project(9, "AF"), fmt=validation.format_named("turtle")).conforms
-    bad = validation.validate(kg, project(24, "XX"), fmt=validation.format_named("turtle"))
+    assert validation.validate(kg, project(9, "AF"), fmt=formats.syntax("turtle")).conforms
+    bad = validation.validate(kg, project(24, "XX"), fmt=formats.syntax("turtle"))
     paths = sorted(r.path_text for r in bad.results if r.severity == "Violation")
     assert paths == ["bp:addressesGcmObjective", "bp:targetCountry"]
     gcm24 = next(r for r in bad.results if r.path_text == "bp:addressesGcmObjective")

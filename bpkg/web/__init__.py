@@ -1,21 +1,16 @@
 """The Flask application factory (Flask-tutorial style).
 
 The knowledge graph is loaded once per app and kept on ``app.extensions["bpkg"]``,
-never in module globals; blueprints reach it through :func:`get_kg`.
+never in module globals; blueprints reach it through :mod:`bpkg.web.context`. Settings and
+their defaults: :mod:`bpkg.settings`.
 """
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
+from ..settings import DEFAULTS
 from ..store import KnowledgeGraph, load
-
-DEFAULTS = {
-    "KG_PATHS": None,  # None = the bundled ontology/ and kg/
-    "STORE": None,  # URL of an external SPARQL store to serve from instead
-    "PUBLIC_BASE": "https://w3id.org/bpkg/",
-    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
-}
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -46,10 +41,3 @@ def _knowledge_graph(config) -> KnowledgeGraph:
 
         return from_store(RemoteStore.from_env({**os.environ, "BPKG_STORE": str(config["STORE"])}))
     return load(config["KG_PATHS"])
-
-
-def get_kg() -> KnowledgeGraph:
-    return current_app.extensions["bpkg"]
-
-
-from .serve import register_cli  # noqa: E402,F401 (``bpkg serve``; cli.py discovers it here)

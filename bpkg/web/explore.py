@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, render_template, request, send_file, url_for
 
 from .. import plots
-from . import get_kg
+from .context import get_kg
 
 bp = Blueprint("explore", __name__)
 

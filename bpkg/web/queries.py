@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
+from .. import formats
 from .. import queries as library
 from ..sparql import Request, SparqlError
 from .sparql import answer_query
@@ -22,6 +23,10 @@ from .sparql import answer_query
 bp = Blueprint("queries", __name__)
 
 RESERVED = {"format"}  # query-string keys that are not query parameters
+
+# Errors go to JSON clients (SPARQL JSON ones included) as JSON, to everyone else as plain text.
+PLAIN_TEXT = formats.Format("text", "text/plain")
+ERROR_FORMATS = (PLAIN_TEXT, formats.Format("json", "application/json", ("application/sparql-results+json",)))
 
 
 def _folder() -> Path:
@@ -32,14 +37,12 @@ def _wants_json() -> bool:
     chosen = request.args.get("format", "").strip().lower()
     if chosen:
         return chosen in ("json", "application/json")
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json")
-    return best == "application/json"
+    return formats.negotiate((formats.JSON, formats.HTML), request.headers.get("Accept")) is not formats.HTML
 
 
 def _error(status: int, message: str, **extra) -> Response:
     """Errors in the form the client reads: JSON for JSON clients, plain text otherwise."""
-    if request.accept_mimetypes.best_match(["text/plain", "application/json"]) == "application/json" \
-            or request.accept_mimetypes.best == "application/sparql-results+json":
+    if formats.negotiate(ERROR_FORMATS, request.headers.get("Accept")) is not PLAIN_TEXT:
         response = jsonify({"error": message, "status": status, **extra})
         response.status_code = status
         return response

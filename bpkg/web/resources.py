@@ -26,29 +26,19 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, OWL, SKOS
 
-from .. import publishing
-from ..namespaces import BASE, PREFIXES, PROV, SCHEMA, bind, curie
+from .. import formats, publishing
+from ..namespaces import BASE, PREFIXES, PROV, SCHEMA, bind, curie, short_name
 from ..store import ROOT, KnowledgeGraph
-from . import get_kg
-from .shape_rules import describe_shapes, load_shapes
+from ..shapes import load_shapes
+from .context import get_kg, local_path, public_base, shapes_folder
+from .shape_rules import describe_shapes
 
 bp = Blueprint("resources", __name__)
 
-# Representations of a description: extension -> (media type, rdflib format). Order is the
+# Representations of a description, by URL extension (.ttl .jsonld .nt .rdf); the order is the
 # server's preference when the client accepts several equally (Turtle for "*/*").
-RDF_FORMS = {
-    "ttl": ("text/turtle", "longturtle"),
-    "jsonld": ("application/ld+json", "json-ld"),
-    "nt": ("application/n-triples", "nt"),
-    "rdf": ("application/rdf+xml", "pretty-xml"),
-}
-FORM_NAMES = {"ttl": "Turtle", "jsonld": "JSON-LD", "nt": "N-Triples", "rdf": "RDF/XML"}
-ALIASES = {  # what clients also send, and the form it means
-    "application/x-turtle": "ttl", "application/turtle": "ttl", "text/n3": "ttl",
-    "application/json": "jsonld", "text/plain": "nt", "application/xhtml+xml": "html",
-}
-OFFERS = [m for m, _ in RDF_FORMS.values()] + ["text/html"] + list(ALIASES)
-BY_MEDIA_TYPE = {m: ext for ext, (m, _) in RDF_FORMS.items()} | {"text/html": "html"} | ALIASES
+RDF_FORMS = {f.extensions[0][1:]: f for f in map(formats.syntax, ("turtle", "jsonld", "ntriples", "rdfxml"))}
+SERIALISERS = {"ttl": "longturtle", "nt": "nt", "rdf": "pretty-xml"}  # rdflib's writers; JSON-LD is publishing's
 EXTENSION = re.compile(r"^(?P<stem>.+)\.(?P<ext>ttl|jsonld|nt|rdf|html)$")
 LABEL_PREDICATES = (SKOS.prefLabel, RDFS.label, DCTERMS.title, URIRef(PREFIXES["foaf"] + "name"), SKOS.notation)
 INCOMING_LIMIT = 500
@@ -104,20 +94,15 @@ def _cached(name: str, build):
         return store[key]
 
 
-def public_base() -> str:
-    base = current_app.config.get("PUBLIC_BASE") or BASE
-    return base if base.endswith("/") else base + "/"
-
-
 def iri_for_path(path: str) -> URIRef:
     return URIRef(public_base() + path.lstrip("/"))
 
 
 def local_href(iri: str) -> str:
     """Where a browser on this host should go for ``iri``."""
-    base = public_base()
-    if iri.startswith(base):
-        return request.script_root + "/" + iri[len(base):]
+    path = local_path(iri)
+    if path is not None:
+        return path
     if URIRef(iri) in index().subjects:
         return url_for("resources.external", iri=iri)
     return iri
@@ -144,17 +129,21 @@ def description(source, iri: URIRef, parts) -> Graph:
 def serialise(graph: Graph, ext: str) -> bytes:
     if ext == "jsonld":
         return publishing.to_jsonld(graph)
-    data = graph.serialize(format=RDF_FORMS[ext][1])
+    data = graph.serialize(format=SERIALISERS[ext])
     return data.encode("utf-8") if isinstance(data, str) else data
+
+
+def servable(ext: str | None) -> bool:
+    """Whether a requested form (an extension, or none: negotiate) is one we serve."""
+    return ext is None or ext in (*RDF_FORMS, "html")
 
 
 def negotiate() -> str | None:
     """The form the client prefers (an extension key or "html"), None if nothing fits."""
-    accept = request.accept_mimetypes
-    if not request.headers.get("Accept", "").strip():
-        return "ttl"
-    best = accept.best_match(OFFERS)
-    return BY_MEDIA_TYPE.get(best) if best else None
+    chosen = formats.negotiate((*RDF_FORMS.values(), formats.HTML), request.headers.get("Accept"))
+    if chosen is None:
+        return None
+    return "html" if chosen is formats.HTML else chosen.extensions[0][1:]
 
 
 def last_modified(kg: KnowledgeGraph) -> datetime:
@@ -178,7 +167,7 @@ def conditional(response: Response, tag: str, vary: bool = True) -> Response:
 
 
 def not_acceptable() -> Response:
-    types = ", ".join([m for m, _ in RDF_FORMS.values()] + ["text/html"])
+    types = ", ".join([f.media_type for f in RDF_FORMS.values()] + ["text/html"])
     return Response(f"406 Not Acceptable: this resource is available as {types}.\n", 406, mimetype="text/plain")
 
 
@@ -205,11 +194,11 @@ def answer(iri: URIRef, source, parts, ext: str | None, html, alt, tag: str = ""
         response = Response(html(), mimetype="text/html")
     else:
         graph = description(source, iri, parts)
-        response = Response(serialise(graph, form), mimetype=RDF_FORMS[form][0])
+        response = Response(serialise(graph, form), mimetype=RDF_FORMS[form].media_type)
         if ext is None:
             response.headers["Content-Location"] = alt(form)
     if ext is None:
-        response.headers["Link"] = ", ".join(f'<{alt(e)}>; rel="alternate"; type="{m}"' for e, (m, _) in RDF_FORMS.items())
+        response.headers["Link"] = ", ".join(f'<{alt(e)}>; rel="alternate"; type="{f.media_type}"' for e, f in RDF_FORMS.items())
     return conditional(response, tag, vary=ext is None)
 
 
@@ -231,11 +220,7 @@ def term_view(node) -> dict:
     if isinstance(node, BNode):
         return {"literal": "(an unnamed node)", "lang": "", "datatype": ""}
     iri = str(node)
-    name = curie(iri)
-    if name.startswith("<") and "#" in iri:  # a dependent node: show it as parent#part
-        parent, part = iri.split("#", 1)
-        name = f"{curie(parent)}#{part}" if not curie(parent).startswith("<") else name
-    return {"iri": iri, "href": local_href(iri), "label": idx.labels.get(iri, ""), "curie": iri if name.startswith("<") else name}
+    return {"iri": iri, "href": local_href(iri), "label": idx.labels.get(iri, ""), "curie": short_name(iri)}
 
 
 def property_rows(source, node) -> list[dict]:
@@ -278,7 +263,7 @@ def resource_page(iri: URIRef, source, parts, alt) -> str:
 
 
 def alternates(alt) -> list[dict]:
-    return [{"href": alt(e), "name": FORM_NAMES[e], "type": m} for e, (m, _) in RDF_FORMS.items()]
+    return [{"href": alt(e), "name": f.label, "type": f.media_type} for e, f in RDF_FORMS.items()]
 
 
 # -- Routes: instances ---------------------------------------------------------------
@@ -311,7 +296,7 @@ def external():
         return not_found(text.rstrip("/").rsplit("/", 1)[-1])
     parts = idx.dependents.get(iri, [])
     ext = request.args.get("format")
-    if ext is not None and ext not in (*RDF_FORMS, "html"):
+    if not servable(ext):
         return Response(f"400 Bad Request: format must be one of {', '.join([*RDF_FORMS, 'html'])}\n", 400, mimetype="text/plain")
     alt = lambda e: url_for("resources.external", iri=text, format=e)  # noqa: E731
     return answer(iri, idx.union, parts, ext, lambda: resource_page(iri, idx.union, parts, alt), alt)
@@ -340,7 +325,7 @@ def named_graph(name: str):
     whole = bind(Graph())
     for triple in graph:
         whole.add(triple)
-    return conditional(Response(serialise(whole, form), mimetype=RDF_FORMS[form][0]), f"g-{name}-{form}", vary=ext is None)
+    return conditional(Response(serialise(whole, form), mimetype=RDF_FORMS[form].media_type), f"g-{name}-{form}", vary=ext is None)
 
 
 # -- Routes: ontology, shapes, dataset --------------------------------------------------
@@ -360,7 +345,7 @@ def ontology(ext: str | None = None, version: str | None = None):
         stem, ext = split_extension(version, lambda v: str(iri_for_path(f"ontology/{v}")) in known)
         if str(iri_for_path(f"ontology/{stem}")) not in known:
             return not_found(f"ontology {version}")
-    if ext is not None and ext not in (*RDF_FORMS, "html"):
+    if not servable(ext):
         return not_found(f"ontology {ext}")
     if not idx.described(iri):
         return not_found("ontology")
@@ -418,14 +403,13 @@ def ontology_page(iri: URIRef, parts) -> str:
 
 
 def shapes_bundle():
-    folder = ROOT / (current_app.config.get("SHAPES_PATH") or "shapes")  # a relative path is from the project root
-    return _cached("shapes", lambda: load_shapes(folder, ROOT))
+    return _cached("shapes", lambda: load_shapes(shapes_folder()))
 
 
 @bp.get("/shapes")
 @bp.get("/shapes.<ext>")
 def shapes(ext: str | None = None):
-    if ext is not None and ext not in (*RDF_FORMS, "html"):
+    if not servable(ext):
         return not_found(f"shapes {ext}")
     bundle = shapes_bundle()
     form = ext or negotiate()
@@ -438,7 +422,7 @@ def shapes(ext: str | None = None):
             "resources/shapes.html", shapes=views, files=bundle.files, errors=bundle.errors,
             alternates=alternates(lambda e: f"{request.script_root}/shapes.{e}"))
         return conditional(Response(body, mimetype="text/html"), tag, vary=ext is None)
-    return conditional(Response(serialise(bundle.graph, form), mimetype=RDF_FORMS[form][0]), tag, vary=ext is None)
+    return conditional(Response(serialise(bundle.graph, form), mimetype=RDF_FORMS[form].media_type), tag, vary=ext is None)
 
 
 def void_graph() -> Graph:
@@ -449,7 +433,7 @@ def void_graph() -> Graph:
 @bp.get("/dataset.<ext>")
 @bp.get("/.well-known/void")
 def dataset(ext: str | None = None):
-    if ext is not None and ext not in (*RDF_FORMS, "html"):
+    if not servable(ext):
         return not_found(f"dataset {ext}")
     graph = void_graph()
     iri = URIRef(str(publishing.DATASET))

@@ -83,20 +83,3 @@ def serve_until_signal(server, grace: float) -> int:
     if left:
         print(f"bpkg serve: {left} connection(s) still busy after {grace:g} s; closed", file=sys.stderr)
     return 1 if left else 0
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("serve", help="serve the SPARQL endpoint, the query UI and the web pages")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
-    p.add_argument("--store", metavar="URL", default=None,
-                   help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
-    p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
-    p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
-    p.add_argument("--grace", type=float, default=30.0,
-                   help="on SIGTERM/SIGINT, seconds to let requests in flight finish (default 30)")
-    p.add_argument("--update-sandbox", action="store_true",
-                   help="test instances only: accept SPARQL Update at /sandbox/<token>/sparql into a separate "
-                        "empty store; the token is read from BPKG_SPARQL_UPDATE_TOKEN")
-    p.set_defaults(func=cmd_serve)

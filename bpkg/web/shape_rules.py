@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import SH, SKOS
 
-from ..namespaces import bind, curie
+from ..namespaces import curie
+from ..shapes import ShapesBundle
 
 
 @dataclass
@@ -36,31 +36,6 @@ class ShapeView:
     description: str = ""
     rules: list[Rule] = field(default_factory=list)
     error: str = ""
-
-
-@dataclass
-class ShapesBundle:
-    graph: Graph
-    files: list[str]
-    errors: list[str]
-    digest: str
-
-
-def load_shapes(folder: Path, root: Path) -> ShapesBundle:
-    """Parse every ``*.ttl`` under ``folder``; a file that does not parse is reported, not fatal."""
-    graph, files, errors, digest = bind(Graph()), [], [], hashlib.sha256()
-    for path in sorted(folder.rglob("*.ttl")) if folder.is_dir() else []:
-        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
-        data = path.read_bytes()
-        digest.update(rel.encode() + b"\0" + data)
-        try:
-            part = Graph().parse(data=data.decode("utf-8"), format="turtle")
-        except Exception as exc:  # rdflib raises many types; all mean "this file cannot be read"
-            errors.append(f"{rel}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-            continue
-        graph += part
-        files.append(rel)
-    return ShapesBundle(graph, files, errors, digest.hexdigest()[:16])
 
 
 def _text(graph: Graph, node, *predicates) -> str:

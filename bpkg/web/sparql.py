@@ -31,27 +31,16 @@ from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
 from ..sparql import (Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare, run,
                       run_update, worker_pool)
-from ..store import ROOT
-from . import get_kg
+from .context import get_kg, staged_submissions
 
 bp = Blueprint("sparql", __name__)
 
-DEFAULTS = {
-    "SPARQL_MAX_REQUEST_BYTES": 256 * 1024,
-    "SPARQL_UPDATE_ENABLED": False,
-    "SPARQL_UPDATE_TOKEN": None,
-    "YASGUI_DIR": str(ROOT / "node_modules" / "@zazuko" / "yasgui" / "build"),
-    "QUERIES_DIR": str(ROOT / "queries"),
-    "SPARQL_POOL": True,  # long-lived query workers (False: a forked child per query)
-    "SPARQL_CACHE_ENTRIES": 512,  # result cache; 0 turns it off
-    "SPARQL_CACHE_BYTES": 64 * 1024 * 1024,
-}
 SD = "http://www.w3.org/ns/sparql-service-description#"
 VOID = PREFIXES["void"]
 RDF_TYPE = ox.NamedNode(PREFIXES["rdf"] + "type")
 # Limits have no standard vocabulary; these service-local terms name them (see README).
 SVC = "https://w3id.org/bpkg/service#"
-HTML = formats.Format("html", "text/html", ("application/xhtml+xml",))
+HTML = formats.HTML
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -64,7 +53,7 @@ _cache_lock = threading.Lock()
 
 
 def _setting(name: str):
-    return current_app.config.get(name, DEFAULTS.get(name))
+    return current_app.config[name]
 
 
 def limits() -> Limits:
@@ -105,7 +94,7 @@ def dataset_target(req: Request | None = None) -> tuple[Target, str, bool]:
     children (the pool's workers see the store as it was when they were forked).
     """
     kg = get_kg()
-    staged = current_app.extensions.get("bpkg-staging")
+    staged = staged_submissions()
     snapshot = staged.snapshot(kg) if staged is not None and (req is None or _may_name_graphs(req)) else None
     if snapshot is None:
         return Target.of(kg), kg.version, True
@@ -349,10 +338,7 @@ def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap:
 def service_description(target: Target, updatable: bool) -> Response:
     offered = (formats.GRAPH[0], HTML) + formats.GRAPH[1:]
     fmt_param = request.args.get("format")
-    fmt = None
-    if fmt_param in ("html", "turtle", "ntriples", "jsonld", "rdfxml", "trig", "nquads"):
-        fmt = next(f for f in offered if f.name == fmt_param)
-    fmt = fmt or formats.negotiate(offered, request.headers.get("Accept"))
+    fmt = next((f for f in offered if f.name == fmt_param), None) or formats.negotiate(offered, request.headers.get("Accept"))
     if fmt is None:
         return _text(406, "the service description is available as " + ", ".join(f.media_type for f in offered))
     if fmt is HTML:

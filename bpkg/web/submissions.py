@@ -26,33 +26,21 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
 import unicodedata
 
 from flask import Blueprint, Response, current_app, request, url_for
 
 from .. import formats, staging, validation
 from ..validation import SubmissionError
-from . import get_kg
-from .validate import FORM_TYPES, _limit, _read_submission, _too_large
+from .context import current_validator, staging_area, validate_limit
+from .upload import FORM_TYPES, read_submission, too_large
 
 bp = Blueprint("submissions", __name__)
 
 MIN_TOKEN_CHARS = 16
 MAX_SUBMITTER_CHARS = 200
-_JSON = formats.Format("json", "application/json")
+_JSON = formats.JSON
 _GRAPH_FORMATS = {f.name: f for f in formats.GRAPH if f.name in ("turtle", "ntriples", "jsonld", "nquads", "trig")}
-_area_lock = threading.Lock()
-
-
-def staging_area() -> staging.StagingArea:
-    """The app's staging area (made on first use; ``/sparql`` finds it on app.extensions)."""
-    with _area_lock:
-        area = current_app.extensions.get("bpkg-staging")
-        if area is None:
-            limit = int(current_app.config.get("SUBMISSIONS_MAX_STAGED", staging.DEFAULT_MAX_STAGED))
-            area = current_app.extensions["bpkg-staging"] = staging.StagingArea(limit)
-        return area
 
 
 def _json(doc: dict, status: int = 200, **headers) -> Response:
@@ -116,16 +104,16 @@ def _links(staged: staging.Staged) -> dict:
 
 @bp.post("/submissions")
 def submit():
-    if request.content_length is not None and request.content_length > _limit():
-        exc = _too_large(request.content_length)
+    if request.content_length is not None and request.content_length > validate_limit():
+        exc = too_large(request.content_length)
         return _json(exc.as_dict(), exc.status)
     try:
         submitter = _submitter()
-        data, media_type, filename, fmt, _ = _read_submission()
+        data, media_type, filename, fmt, _ = read_submission()
         # What validation.validate() does, in its two steps: the parsed triples are what is staged.
         submission = validation.parse_submission(data, media_type=media_type, filename=filename, fmt=fmt,
-                                                 source=filename or "the submission", max_bytes=_limit())
-        validator = validation.validator_for(get_kg())
+                                                 source=filename or "the submission", max_bytes=validate_limit())
+        validator = current_validator()
         report = validator.validate_submission(submission)
     except SubmissionError as exc:
         return _json(exc.as_dict(), exc.status)

@@ -15,43 +15,33 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from markupsafe import Markup, escape
 from rdflib import URIRef
 
-from .. import validation
-from ..validation import FORMATS, MEDIA_TYPES, SubmissionError, display
-from . import get_kg
+from .. import formats, validation
+from ..validation import SubmissionError, display
+from .context import current_validator, get_kg, local_path, shapes_folder, validate_limit
+from .upload import FORM_TYPES, read_submission, too_large
 
 bp = Blueprint("validate", __name__)
 
-REPORT_TYPES = {  # media type -> report format
-    "application/json": "json",
-    "text/turtle": "turtle",
-    "application/ld+json": "jsonld",
-    "text/html": "html",
-}
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
-
-
-def _limit() -> int:
-    return current_app.config.get("VALIDATE_MAX_BYTES", validation.DEFAULT_MAX_BYTES)
+# The report's forms, in the order chosen when the client accepts several equally (JSON for */*).
+REPORT_FORMATS = (formats.JSON, formats.syntax("turtle"), formats.syntax("jsonld"), formats.HTML)
 
 
 def _report_format() -> str | None:
     asked = request.args.get("format")
     if asked:
-        return asked if asked in REPORT_TYPES.values() else None
-    if not request.accept_mimetypes or request.accept_mimetypes.best == "*/*":
-        return "json"
-    best = request.accept_mimetypes.best_match(list(REPORT_TYPES), default=None)
-    return REPORT_TYPES.get(best) if best else None
+        return asked if asked in (f.name for f in REPORT_FORMATS) else None
+    chosen = formats.negotiate(REPORT_FORMATS, request.headers.get("Accept"))
+    return chosen.name if chosen else None
 
 
 @bp.get("/validate")
 def page():
-    return render_template("validate.html", formats=FORMATS, limit=_limit(), report=None, error=None,
-                           pasted="", chosen="turtle")
+    return render_template("validate.html", formats=formats.SUBMISSION_SYNTAXES, limit=validate_limit(), report=None,
+                           error=None, pasted="", chosen="turtle")
 
 
 @bp.post("/validate")
@@ -61,68 +51,30 @@ def submit():
         return _error(SubmissionError(
             "cannot answer in any of the accepted types; ask for application/json, text/turtle, "
             "application/ld+json or text/html", status=406, kind="not-acceptable"), "json")
-    if request.content_length is not None and request.content_length > _limit():
-        return _error(_too_large(request.content_length), answer)
+    if request.content_length is not None and request.content_length > validate_limit():
+        return _error(too_large(request.content_length), answer)
     try:
-        data, media_type, filename, fmt, pasted = _read_submission()
+        data, media_type, filename, fmt, pasted = read_submission()
         report = validation.validate(get_kg(), data, media_type=media_type, filename=filename, fmt=fmt,
-                                     source=filename or "the submission", max_bytes=_limit())
+                                     source=filename or "the submission", max_bytes=validate_limit(),
+                                     shapes_dir=shapes_folder())
     except SubmissionError as exc:
         return _error(exc, answer)
     if answer == "json":
         return Response(report.to_json(), mimetype="application/json")
-    shapes = validation.validator_for(get_kg()).shapes
+    shapes = current_validator().shapes
     if answer == "turtle":
         return Response(report.to_turtle(shapes), mimetype="text/turtle")
     if answer == "jsonld":
         return Response(report.to_jsonld(shapes), mimetype="application/ld+json")
-    return render_template("validate.html", formats=FORMATS, limit=_limit(), report=report, error=None,
-                           groups=report.by_focus(), pasted=pasted, chosen=fmt.name if fmt else "turtle")
-
-
-def _too_large(size: int) -> SubmissionError:
-    limit = _limit()
-    return SubmissionError(f"the submission is {size:,} bytes, more than the limit of {limit:,} bytes "
-                           f"({limit / 1048576:g} MiB); split it into smaller files", status=413, kind="too-large")
-
-
-def _read_submission():
-    """(bytes, media type, file name, Format, pasted text) from whichever way it was sent."""
-    content_type = (request.mimetype or "").lower()
-    if content_type in FORM_TYPES:
-        chosen = validation.format_named(request.form.get("format", "")) if request.form.get("format") else None
-        upload = request.files.get("file")
-        if upload is not None and upload.filename:
-            data = upload.stream.read(_limit() + 1)
-            if len(data) > _limit():
-                raise _too_large(len(data))
-            declared = upload.mimetype if validation.format_for(upload.mimetype) else None
-            return data, None if chosen else declared, upload.filename, chosen, ""
-        pasted = request.form.get("data", "")
-        if not pasted.strip():
-            raise SubmissionError("nothing to validate: choose a file or paste the data into the text box",
-                                  kind="empty")
-        if chosen is None:
-            raise SubmissionError(f"say which format the pasted text is in (field format: one of "
-                                  f"{', '.join(f.name for f in FORMATS)})", status=415, kind="unknown-format")
-        return pasted.encode("utf-8"), None, None, chosen, pasted
-    if not content_type:
-        raise SubmissionError(f"the request has no Content-Type: send the submission with one of {MEDIA_TYPES}, "
-                              "or as a form upload", status=415, kind="unknown-format")
-    fmt = validation.format_for(content_type)
-    if fmt is None:
-        raise SubmissionError(f"cannot validate {content_type}: send one of {MEDIA_TYPES}, or a form upload",
-                              status=415, kind="unknown-format")
-    data = request.stream.read(_limit() + 1)
-    if len(data) > _limit():
-        raise _too_large(len(data))
-    return data, content_type, None, fmt, ""
+    return render_template("validate.html", formats=formats.SUBMISSION_SYNTAXES, limit=validate_limit(), report=report,
+                           error=None, groups=report.by_focus(), pasted=pasted, chosen=fmt.name if fmt else "turtle")
 
 
 def _error(exc: SubmissionError, answer: str):
     if answer == "html":
         pasted = request.form.get("data", "") if request.mimetype in FORM_TYPES else ""
-        html = render_template("validate.html", formats=FORMATS, limit=_limit(), report=None, error=exc,
+        html = render_template("validate.html", formats=formats.SUBMISSION_SYNTAXES, limit=validate_limit(), report=None, error=exc,
                                pasted=pasted, chosen=request.form.get("format", "turtle"))
         return Response(html, status=exc.status, mimetype="text/html")
     return Response(json.dumps(exc.as_dict(), indent=2) + "\n", status=exc.status, mimetype="application/json")
@@ -135,10 +87,9 @@ def link(term) -> Markup:
     if not isinstance(term, URIRef):
         return escape(display(term))
     text = str(term)
-    base = current_app.config.get("PUBLIC_BASE", "https://w3id.org/bpkg/")
     if text.startswith(validation.SKOLEM):
         return escape(display(term))
-    href = request.script_root + "/" + text[len(base):] if text.startswith(base) else text
+    href = local_path(text) or text
     return Markup('<a href="{}" title="{}">{}</a>').format(href, text, display(term))
 
 

@@ -1,0 +1,49 @@
+"""Every setting of the web application, with its default and what it does: the one list.
+
+``create_app`` starts ``app.config`` from :data:`DEFAULTS`, then reads the environment
+(``BPKG_<NAME>``), then the caller's mapping, so every blueprint reads ``config[NAME]``
+and no default is written anywhere else. The SPARQL limits are the fields of
+:class:`bpkg.sparql.Limits` (``SPARQL_TIMEOUT`` is ``Limits.timeout``), whose defaults stay
+with the executor that enforces them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from .cache import DEFAULT_MAX_BYTES as CACHE_MAX_BYTES
+from .cache import DEFAULT_MAX_ENTRIES as CACHE_MAX_ENTRIES
+from .queries import QUERY_DIR
+from .sparql import Limits
+from .staging import DEFAULT_MAX_STAGED
+from .store import ROOT
+from .validation import DEFAULT_MAX_BYTES as VALIDATE_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the app.config key; the environment variable is BPKG_<name>
+    default: object
+    doc: str
+
+
+SETTINGS = (
+    Setting("KG_PATHS", None, "files or folders to load; None = the bundled ontology/ and kg/"),
+    Setting("STORE", None, "URL of an external SPARQL store to serve from instead (bpkg serve --store)"),
+    Setting("PUBLIC_BASE", "https://w3id.org/bpkg/", "the base IRI this server answers for (/id/... pages)"),
+    Setting("MAX_CONTENT_LENGTH", 10 * 1024 * 1024, "largest request body, in bytes (Flask's own setting)"),
+    Setting("QUERIES_DIR", str(QUERY_DIR), "the named query library"),
+    Setting("SHAPES_PATH", "shapes", "the SHACL shapes, for /validate and /shapes alike (relative: from the project root)"),
+    Setting("YASGUI_DIR", str(ROOT / "node_modules" / "@zazuko" / "yasgui" / "build"), "the query editor's files"),
+    Setting("VALIDATE_MAX_BYTES", VALIDATE_MAX_BYTES, "largest submission to /validate and /submissions, in bytes"),
+    Setting("SUBMISSIONS_TOKEN", None, "bearer token that turns /submissions on (at least 16 characters)"),
+    Setting("SUBMISSIONS_MAX_STAGED", DEFAULT_MAX_STAGED, "staged submissions kept at most"),
+    Setting("SPARQL_MAX_REQUEST_BYTES", 256 * 1024, "largest /sparql request body, in bytes"),
+    Setting("SPARQL_POOL", True, "long-lived query workers (False: a forked child per query)"),
+    Setting("SPARQL_CACHE_ENTRIES", CACHE_MAX_ENTRIES, "results kept in the result cache; 0 turns it off"),
+    Setting("SPARQL_CACHE_BYTES", CACHE_MAX_BYTES, "bytes kept in the result cache"),
+    Setting("SPARQL_UPDATE_ENABLED", False, "test instances only: the update sandbox (bpkg serve --update-sandbox)"),
+    Setting("SPARQL_UPDATE_TOKEN", None, "the update sandbox's path token (at least 16 characters)"),
+    *(Setting("SPARQL_" + f.name.upper(), f.default, f"SPARQL limit: Limits.{f.name}") for f in fields(Limits)),
+)
+DEFAULTS = {s.name: s.default for s in SETTINGS}

@@ -1,0 +1,54 @@
+"""The SHACL shapes: the one loader, used by validation (``bpkg validate``, ``/validate``,
+``/submissions``) and by the ``/shapes`` rules page, so the page shows exactly the rules
+that validation applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdflib import Graph
+
+from .namespaces import bind
+from .store import ROOT
+
+SHAPES_DIR = ROOT / "shapes"
+
+
+class ShapesError(Exception):
+    """A shapes file cannot be read: nothing can be validated against a partial rule book."""
+
+
+@dataclass
+class ShapesBundle:
+    graph: Graph  # every shape, the canonical prefixes bound
+    files: list[str]  # the files read, relative to the project root where they are inside it
+    errors: list[str]  # "file: message" for each file that does not parse
+    digest: str  # of names and bytes: an ETag for the rules
+
+    def checked(self) -> "ShapesBundle":
+        """This bundle, or ShapesError if a file did not parse."""
+        if self.errors:
+            raise ShapesError("cannot read the shapes: " + "; ".join(self.errors))
+        return self
+
+
+def load_shapes(folder: Path | str = SHAPES_DIR) -> ShapesBundle:
+    """Parse every ``*.ttl`` under ``folder``; a file that does not parse is listed in
+    ``errors`` (the rules page shows it; validation refuses to run with it)."""
+    folder = Path(folder)
+    graph, files, errors, digest = bind(Graph()), [], [], hashlib.sha256()
+    for path in sorted(folder.rglob("*.ttl")) if folder.is_dir() else []:
+        rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.as_posix()
+        data = path.read_bytes()
+        digest.update(rel.encode() + b"\0" + data)
+        try:
+            part = Graph().parse(data=data.decode("utf-8"), format="turtle")
+        except Exception as exc:  # rdflib raises many types; all mean "this file cannot be read"
+            errors.append(f"{rel}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            continue
+        graph += part
+        files.append(rel)
+    return ShapesBundle(graph, files, errors, digest.hexdigest()[:16])

@@ -1,0 +1,63 @@
+"""What a request reads from its application: the loaded graph, the staging area, the
+shapes and the validator. Kept on ``app.extensions`` and ``app.config`` (never in module
+globals, so two apps in one process stay apart); blueprints import these accessors from
+here, never from each other or from the package face.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from flask import current_app, request
+
+from .. import staging, validation
+from ..settings import ROOT
+from ..store import KnowledgeGraph
+
+_area_lock = threading.Lock()
+
+
+def get_kg() -> KnowledgeGraph:
+    return current_app.extensions["bpkg"]
+
+
+def staging_area() -> staging.StagingArea:
+    """The app's staging area, made on first use."""
+    with _area_lock:
+        area = current_app.extensions.get("bpkg-staging")
+        if area is None:
+            area = current_app.extensions["bpkg-staging"] = staging.StagingArea(
+                int(current_app.config["SUBMISSIONS_MAX_STAGED"]))
+        return area
+
+
+def staged_submissions() -> staging.StagingArea | None:
+    """The staging area if anything ever made one (``/sparql`` must not make it)."""
+    return current_app.extensions.get("bpkg-staging")
+
+
+def shapes_folder() -> Path:
+    """The shapes that ``/validate`` applies and ``/shapes`` shows: one folder for both."""
+    return ROOT / current_app.config["SHAPES_PATH"]  # a relative path is from the project root
+
+
+def current_validator() -> validation.Validator:
+    return validation.validator_for(get_kg(), shapes_folder())
+
+
+def validate_limit() -> int:
+    """The largest submission, in bytes (``VALIDATE_MAX_BYTES``)."""
+    return int(current_app.config["VALIDATE_MAX_BYTES"])
+
+
+def public_base() -> str:
+    """The base IRI this server answers for (``PUBLIC_BASE``), ending in a slash."""
+    base = current_app.config["PUBLIC_BASE"]
+    return base if base.endswith("/") else base + "/"
+
+
+def local_path(iri: str) -> str | None:
+    """The path on this host that answers for ``iri`` (one of our IRIs), or None."""
+    base = public_base()
+    return request.script_root + "/" + iri[len(base):] if iri.startswith(base) else None

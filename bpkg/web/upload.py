@@ -1,0 +1,55 @@
+"""Reading a data submission from a request, the same way for ``/validate`` and ``/submissions``:
+a raw body with its RDF Content-Type, a multipart upload (field ``file``), or a form field
+``data`` with ``format`` naming the syntax. Size and format problems are SubmissionErrors
+with the HTTP status to answer (413, 415), raised before anything is parsed.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from .. import formats
+from ..validation import SubmissionError
+from .context import validate_limit
+
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def too_large(size: int) -> SubmissionError:
+    limit = validate_limit()
+    return SubmissionError(f"the submission is {size:,} bytes, more than the limit of {limit:,} bytes "
+                           f"({limit / 1048576:g} MiB); split it into smaller files", status=413, kind="too-large")
+
+
+def read_submission():
+    """(bytes, media type, file name, Format, pasted text) from whichever way it was sent."""
+    content_type = (request.mimetype or "").lower()
+    if content_type in FORM_TYPES:
+        chosen = formats.syntax(request.form.get("format", "")) if request.form.get("format") else None
+        upload = request.files.get("file")
+        if upload is not None and upload.filename:
+            data = upload.stream.read(validate_limit() + 1)
+            if len(data) > validate_limit():
+                raise too_large(len(data))
+            declared = upload.mimetype if formats.syntax_for(upload.mimetype) else None
+            return data, None if chosen else declared, upload.filename, chosen, ""
+        pasted = request.form.get("data", "")
+        if not pasted.strip():
+            raise SubmissionError("nothing to validate: choose a file or paste the data into the text box",
+                                  kind="empty")
+        if chosen is None:
+            names = ", ".join(f.name for f in formats.SUBMISSION_SYNTAXES)
+            raise SubmissionError(f"say which format the pasted text is in (field format: one of {names})",
+                                  status=415, kind="unknown-format")
+        return pasted.encode("utf-8"), None, None, chosen, pasted
+    if not content_type:
+        raise SubmissionError(f"the request has no Content-Type: send the submission with one of "
+                              f"{formats.SUBMISSION_MEDIA_TYPES}, or as a form upload", status=415, kind="unknown-format")
+    fmt = formats.syntax_for(content_type)
+    if fmt is None:
+        raise SubmissionError(f"cannot validate {content_type}: send one of {formats.SUBMISSION_MEDIA_TYPES}, "
+                              "or a form upload", status=415, kind="unknown-format")
+    data = request.stream.read(validate_limit() + 1)
+    if len(data) > validate_limit():
+        raise too_large(len(data))
+    return data, content_type, None, fmt, ""

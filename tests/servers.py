@@ -1,0 +1,62 @@
+"""Servers on 127.0.0.1 and the ``bpkg`` command in a subprocess: one copy, shared by the
+tests (through conftest.py) and the benchmarks in bench/ (``from tests.servers import ...``).
+Servers listen on a free loopback port and are stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bpkg_cli(*args: str, env: dict | None = None, input=None, text: bool = True,
+             timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m bpkg ARGS`` from the project root, output captured."""
+    return subprocess.run([sys.executable, "-m", "bpkg", *args], cwd=ROOT, capture_output=True, text=text,
+                          input=input, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def start_server(*args: str, env: dict | None = None, seconds: float = 60):
+    """``bpkg serve ARGS`` on a free loopback port, once it answers; returns (base URL, Popen)."""
+    import requests
+
+    port = free_port()
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server must never block
+    proc = subprocess.Popen([sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+                            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited: {log.read().decode(errors='replace')[-2000:]}")
+        try:
+            requests.get(base + "/sparql", params={"query": "ASK {}"}, timeout=2)
+            return base, proc
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError(f"server did not start within {seconds:g} s")
+
+
+def stop_server(proc, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
