@@ -206,9 +206,13 @@ class RemoteStore:
             sparql.setReturnFormat(JSON)
             body = self._run(sparql).response.read()
             try:
-                return ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+                answer = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
             except SyntaxError as exc:
                 raise StoreError(f"the store answered with SPARQL JSON results we cannot read: {exc}") from None
+            if kind == "ASK" and not isinstance(answer, ox.QueryBoolean):  # a table would read as true
+                raise StoreError(f"the store at {self.endpoints.query} answered an ASK with a table, not a boolean "
+                                 "(Virtuoso does so unless virtuoso.ini sets CaseMode = 2)")
+            return answer
         if kind in ("CONSTRUCT", "DESCRIBE"):
             sparql.setReturnFormat(TURTLE)
             body = self._run(sparql).response.read()

@@ -33,3 +33,15 @@ if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
         echo "setup: chromium not found and not root; browser tests will be skipped" >&2
     fi
 fi
+
+# The external-store tests also run against Virtuoso. Only its binaries package: the
+# `virtuoso-opensource` metapackage would start a system-wide server with default passwords.
+if [ "${1:-}" = "--test" ] && ! command -v virtuoso-t >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            virtuoso-opensource-7-bin >/dev/null) \
+            || echo "setup: could not install virtuoso; its external-store tests will be skipped" >&2
+    else
+        echo "setup: virtuoso-t not found and not root; its external-store tests will be skipped" >&2
+    fi
+fi

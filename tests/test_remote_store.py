@@ -1,16 +1,19 @@
-"""Serving from an external SPARQL store: a real ``oxigraph serve`` on 127.0.0.1, loaded with
-``bpkg load --store``, must give every named query the same rows as the embedded store."""
+"""Serving from an external SPARQL store: real ``oxigraph serve`` and Virtuoso servers on
+127.0.0.1, loaded with ``bpkg load --store``, must give every named query the same answers
+as the embedded store (so the three engines agree), and serve them through ``bpkg serve --store``."""
 
 from __future__ import annotations
 
-import os
+import contextlib
+import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +22,7 @@ import pytest
 
 from bpkg import queries
 from bpkg.remote import Endpoints, RemoteStore, StoreError, inject_values
-from servers import ROOT, bpkg_cli, free_port
+from servers import ROOT, bpkg_cli, free_port, start_server, stop_server
 
 
 def _oxigraph_binary() -> str | None:
@@ -27,56 +30,166 @@ def _oxigraph_binary() -> str | None:
     return str(beside_python) if beside_python.is_file() else shutil.which("oxigraph")
 
 
-@pytest.fixture(scope="module")
-def oxigraph_url(tmp_path_factory):
+@dataclass
+class Engine:
+    """A running external store: the query URL bpkg is given, and how to open it for writing."""
+
+    name: str
+    url: str
+    grant_writes: object = None  # callable(bool): let the anonymous endpoint user write, or not
+
+    @contextlib.contextmanager
+    def writable(self):
+        if self.grant_writes:
+            self.grant_writes(True)
+        try:
+            yield
+        finally:
+            if self.grant_writes:
+                self.grant_writes(False)
+
+
+def _wait_until_answering(proc, url: str, what: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url + "?query=ASK%7B%7D", timeout=2).read()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{what} did not start on {url} (exit code {proc.poll()})")
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def _oxigraph(tmp: Path):
     binary = _oxigraph_binary()
     if not binary:
         pytest.skip("the `oxigraph` server binary is not installed (pip install oxigraph, the test extra)")
     port = free_port()
-    log = (tmp_path_factory.mktemp("oxigraph") / "server.log").open("wb")
-    proc = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(url + "/query?query=ASK%7B%7D", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"oxigraph serve did not start on {url} (exit code {proc.poll()})")
-                time.sleep(0.1)
-        yield url
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
+    with (tmp / "server.log").open("wb") as log:
+        proc = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+            _wait_until_answering(proc, f"http://127.0.0.1:{port}/query", "oxigraph serve", 15)
+            yield Engine("oxigraph", f"http://127.0.0.1:{port}")
+        finally:
+            stop_server(proc, 10)
+
+
+# A fresh database in a scratch folder, both ports on the loopback only. CaseMode 2 is what
+# Virtuoso's packaged virtuoso.ini sets; with the built-in default (1) the endpoint answers
+# ASK with a one-column table (__ASK_RETVAL) instead of a boolean.
+VIRTUOSO_INI = """\
+[Database]
+DatabaseFile = virtuoso.db
+ErrorLogFile = virtuoso.log
+TransactionFile = virtuoso.trx
+xa_persistent_file = virtuoso.pxa
+
+[TempDatabase]
+DatabaseFile = virtuoso-temp.db
+TransactionFile = virtuoso-temp.trx
+
+[Parameters]
+ServerPort = 127.0.0.1:{sql_port}
+CaseMode = 2
+NumberOfBuffers = 4000
+MaxDirtyBuffers = 3000
+DirsAllowed = .
+
+[HTTPServer]
+ServerPort = 127.0.0.1:{http_port}
+ServerRoot = .
+ServerThreads = 4
+"""
+
+
+@contextlib.contextmanager
+def _virtuoso(tmp: Path):
+    server, isql = shutil.which("virtuoso-t"), shutil.which("isql-vt")
+    if not (server and isql):
+        pytest.skip("Virtuoso is not installed (Debian: apt-get install virtuoso-opensource-7-bin, "
+                    "which `scripts/setup.sh --test` does when run as root)")
+    sql_port, http_port = free_port(), free_port()
+    (tmp / "virtuoso.ini").write_text(VIRTUOSO_INI.format(sql_port=sql_port, http_port=http_port))
+    password = "p" + secrets.token_hex(12)  # the new database's dba password is "dba": replace it first
+
+    def sql(statement: str, login: str) -> None:
+        done = subprocess.run([isql, str(sql_port), "dba", login], input=statement + "\n", capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0 and "Error" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+    def grant_writes(allow: bool) -> None:
+        # SPARQL_UPDATE for the endpoint's anonymous user "SPARQL": what `bpkg load` needs;
+        # revoked again afterwards, so that bpkg serves from a read-only endpoint.
+        sql('GRANT SPARQL_UPDATE TO "SPARQL";' if allow else 'REVOKE SPARQL_UPDATE FROM "SPARQL";', password)
+
+    with (tmp / "server.log").open("wb") as log:
+        proc = subprocess.Popen([server, "+foreground", "+configfile", "virtuoso.ini"], cwd=tmp, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            # A new database is created on first start: seconds, more on a busy machine.
+            _wait_until_answering(proc, f"http://127.0.0.1:{http_port}/sparql", "virtuoso-t", 120)
+            sql(f"SET PASSWORD dba {password};", "dba")
+            yield Engine("virtuoso", f"http://127.0.0.1:{http_port}/sparql", grant_writes)
+        finally:
+            stop_server(proc, 30)  # a clean shutdown writes a checkpoint: give it time
+
+
+@pytest.fixture(scope="module", params=["oxigraph", "virtuoso"])
+def engine(request, tmp_path_factory):
+    start = {"oxigraph": _oxigraph, "virtuoso": _virtuoso}[request.param]
+    with start(tmp_path_factory.mktemp(request.param)) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def loaded(oxigraph_url, kg):
-    done = bpkg_cli("load", "--store", oxigraph_url)
+def store_url(engine):
+    return engine.url
+
+
+@pytest.fixture(scope="module")
+def loaded(engine, kg):
+    with engine.writable():
+        done = bpkg_cli("load", "--store", engine.url)
     assert done.returncode == 0, done.stderr
     assert "counts checked in the store" in done.stdout
-    return RemoteStore.from_url(oxigraph_url)
+    return RemoteStore.from_url(engine.url)
 
 
-def test_an_empty_store_says_to_load_first(oxigraph_url):
+def test_an_empty_store_says_to_load_first(store_url):
     # Runs before `loaded` (file order; the server is shared by this module).
     with pytest.raises(StoreError, match="bpkg load --store"):
-        RemoteStore.from_url(oxigraph_url).query("ASK { ?s ?p ?o }")
+        RemoteStore.from_url(store_url).query("ASK { ?s ?p ?o }")
+
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+NUMERIC = {XSD + t for t in ("integer", "decimal", "double", "float", "int", "long", "short", "byte",
+                             "nonNegativeInteger", "positiveInteger", "unsignedInt")}
+
+
+def _term(term):
+    """A term as a comparable value: engines may write the same number or boolean differently
+    (Virtuoso: "1"^^xsd:boolean, 5 as xsd:int), and a plain literal is an xsd:string."""
+    if isinstance(term, ox.BlankNode):
+        return "_:"  # labels are each engine's own
+    if not isinstance(term, ox.Literal):
+        return str(term) if term is not None else None
+    datatype = term.datatype.value
+    if datatype in NUMERIC:
+        with contextlib.suppress(InvalidOperation):
+            return ("number", Decimal(term.value).normalize())
+    if datatype == XSD + "boolean":
+        return ("boolean", term.value in ("true", "1"))
+    return ("literal", term.value, (term.language or "").lower(), "" if term.language else datatype)
 
 
 def _rows(result) -> Counter:
     if result.triples is not None:
-        return Counter(str(t) for t in result.triples)
+        return Counter((str(t.subject), str(t.predicate), _term(t.object)) for t in result.triples)
     if result.boolean is not None:
         return Counter([result.boolean])
-    return Counter(tuple(str(row[v]) if row[v] is not None else None for v in result.variables) for row in result.rows)
+    return Counter(tuple(_term(row[v]) for v in result.variables) for row in result.rows)
 
 
 def _cases():
@@ -107,6 +220,7 @@ def test_the_store_holds_every_graph_with_the_same_counts(loaded, kg):
 
 def test_ask_construct_and_protocol_dataset(loaded, kg):
     assert bool(loaded.query("ASK { ?s a <https://w3id.org/bpkg/ontology#State> }")) is True
+    assert bool(loaded.query("ASK { ?s a <https://w3id.org/bpkg/ontology#NoSuchClass> }")) is False
     triples = loaded.query("CONSTRUCT { ?s a ?c } WHERE { ?s a ?c } LIMIT 5")
     triples = list(triples)
     assert len(triples) == 5 and all(isinstance(t, ox.Triple) for t in triples)
@@ -115,15 +229,16 @@ def test_ask_construct_and_protocol_dataset(loaded, kg):
     assert int(next(iter(only_states))["n"].value) == len(kg.dataset.graph(states.value))
 
 
-def test_load_by_sparql_update_gives_the_same_counts(oxigraph_url, loaded, kg):
-    done = bpkg_cli("load", "--store", oxigraph_url + "/query", "--method", "update")
+def test_load_by_sparql_update_gives_the_same_counts(engine, loaded, kg):
+    with engine.writable():
+        done = bpkg_cli("load", "--store", engine.url, "--method", "update")
     assert done.returncode == 0, done.stderr
     assert sum(loaded.counts().values()) == len(kg)
 
 
-def test_store_from_environment(oxigraph_url, loaded):
-    store = RemoteStore.from_env({"BPKG_STORE": oxigraph_url})
-    assert store.endpoints.query == oxigraph_url + "/query"
+def test_store_from_environment(store_url, loaded):
+    store = RemoteStore.from_env({"BPKG_STORE": store_url})
+    assert store.endpoints == Endpoints.from_url(store_url)
     assert RemoteStore.from_env({}) is None
 
 
@@ -138,10 +253,39 @@ def test_not_a_url_is_a_clear_usage_error():
     assert done.returncode == 2 and "http(s) URL" in done.stderr
 
 
-def test_wrong_endpoint_path_is_named(oxigraph_url):
-    done = bpkg_cli("load", "--store", oxigraph_url + "/query", "--gsp-url", oxigraph_url + "/nowhere")
+def test_wrong_endpoint_path_is_named(store_url):
+    root = store_url.removesuffix("/sparql")
+    done = bpkg_cli("load", "--store", store_url, "--gsp-url", root + "/nowhere")
     assert done.returncode == 2
     assert "/nowhere" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_ask_answered_with_a_table_is_refused_not_read_as_true():
+    """Virtuoso with its built-in CaseMode answers ASK as a one-column table, empty for false."""
+    import http.server
+    import threading
+
+    class AskAsTable(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b'{"head":{"vars":["__ASK_RETVAL"]},"results":{"bindings":[]}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/sparql-results+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), AskAsTable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = RemoteStore.from_url(f"http://127.0.0.1:{server.server_port}/sparql", graphs=["urn:g"])
+        with pytest.raises(StoreError, match="CaseMode = 2"):
+            store.query("ASK { ?s a <urn:Nothing> }")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_updates_never_go_through_the_query_engine(loaded):
@@ -175,10 +319,8 @@ def test_values_injection_binds_inside_the_where_group():
 # -- bpkg serve --store: everything reads through the external store -----------------------------
 
 @pytest.fixture(scope="module")
-def served_from_store(loaded, oxigraph_url):
-    from conftest import start_server, stop_server
-
-    base, proc = start_server("--store", oxigraph_url)
+def served_from_store(loaded, store_url):
+    base, proc = start_server("--store", store_url)
     yield base
     stop_server(proc)
 
