@@ -170,7 +170,7 @@ NUMERIC = {XSD + t for t in ("integer", "decimal", "double", "float", "int", "lo
 
 def _term(term):
     """A term as a comparable value: engines may write the same number or boolean differently
-    (Virtuoso: "1"^^xsd:boolean, 5 as xsd:int), and a plain literal is an xsd:string."""
+    (Virtuoso: "1"^^xsd:boolean or 1 for true, 5 as xsd:int), and a plain literal is an xsd:string."""
     if isinstance(term, ox.BlankNode):
         return "_:"  # labels are each engine's own
     if not isinstance(term, ox.Literal):
@@ -179,8 +179,8 @@ def _term(term):
     if datatype in NUMERIC:
         with contextlib.suppress(InvalidOperation):
             return ("number", Decimal(term.value).normalize())
-    if datatype == XSD + "boolean":
-        return ("boolean", term.value in ("true", "1"))
+    if datatype == XSD + "boolean":  # Virtuoso computes EXISTS and comparisons as 0/1 integers
+        return ("number", Decimal(1 if term.value in ("true", "1") else 0))
     return ("literal", term.value, (term.language or "").lower(), "" if term.language else datatype)
 
 
