@@ -173,6 +173,9 @@ def void_description(kg: KnowledgeGraph) -> Graph:
     graph.add((DATASET, v("properties"), count(len(per_property))))
     graph.add((DATASET, v("classes"), count(len(instances))))
     graph.add((DATASET, URIRef(DCAT + "version"), Literal(kg.version)))
+    if kg.modified:  # an accept or revoke (bpkg.submissions) changed the published dataset then
+        graph.remove((DATASET, URIRef(PREFIXES["dct"] + "modified"), None))
+        graph.add((DATASET, URIRef(PREFIXES["dct"] + "modified"), Literal(kg.modified, datatype=XSD.dateTime)))
     for cls in sorted(instances):
         node = _fragment_for("class", cls)
         graph.add((DATASET, v("classPartition"), node))

@@ -48,6 +48,7 @@ from rdflib.plugins.parsers.trig import TrigSinkParser
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.stores.memory import Memory
 
+from .guard import Guard
 from .namespaces import BPSH, ID, PREFIXES, bind, curie
 from .store import ROOT
 
@@ -564,6 +565,7 @@ class Validator:
             else:
                 self._data.add(triple)
         self._size = len(self._data)
+        self._guard = Guard(self._data, getattr(kg, "owners", None))
         self._lock = threading.Lock()
         self._bundled: Report | None = None
 
@@ -577,9 +579,16 @@ class Validator:
                                        len(self.node_shapes), bundled=True)
             return self._bundled
 
-    def validate_submission(self, submission: Submission, method: str = "focused") -> Report:
-        """Validate in the context of the graph. ``method="full"`` re-validates everything (reference)."""
+    def validate_submission(self, submission: Submission, method: str = "focused", owner: str | None = None) -> Report:
+        """Validate in the context of the graph. ``method="full"`` re-validates everything (reference).
+
+        The guard on authoritative facts (:mod:`bpkg.guard`) applies too: ``owner`` (a
+        submitter's token id) may add facts about the entities its accepted submissions introduced.
+        """
         data, pre = self._screen(submission)
+        pre += [Result("Violation", focus, message, SH.NodeConstraintComponent, shape, shape, path=path,
+                       path_text=curie(str(path)), value=value)
+                for focus, path, value, message, shape in self._guard.check(data, owner)]
         focus = sorted({n for s, _, o in data for n in (s, o) if isinstance(n, URIRef)}
                        | {r.focus for r in pre}, key=str)
         baseline = {r.key() for r in self.validate_bundled().results}
@@ -793,7 +802,7 @@ def validator_for(kg) -> Validator:
 
 def validate(kg, data: bytes | str | None = None, *, media_type: str | None = None,
              filename: str | None = None, fmt: Format | None = None, source: str | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES, method: str = "focused") -> Report:
+             max_bytes: int = DEFAULT_MAX_BYTES, method: str = "focused", owner: str | None = None) -> Report:
     """Validate the bundled graph (``data`` None) or a submission in the context of ``kg``.
 
     Raises :class:`SubmissionError` when the submission cannot be read (size, format,
@@ -804,7 +813,7 @@ def validate(kg, data: bytes | str | None = None, *, media_type: str | None = No
         return validator.validate_bundled()
     submission = parse_submission(data, media_type=media_type, filename=filename, fmt=fmt,
                                   source=source, max_bytes=max_bytes)
-    return validator.validate_submission(submission, method=method)
+    return validator.validate_submission(submission, method=method, owner=owner)
 
 
 # -- CLI -------------------------------------------------------------------------

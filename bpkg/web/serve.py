@@ -23,14 +23,27 @@ def cmd_serve(args) -> int:
         config["SPARQL_TIMEOUT"] = args.timeout
     if args.store:
         config["STORE"] = args.store
+    if args.data_dir:
+        config["DATA_DIR"] = args.data_dir
     try:
         app = create_app(config)
-    except (LoadError, StoreError) as exc:  # never serve a partial graph: say what is wrong, and stop
+    except (LoadError, StoreError, ValueError, OSError) as exc:  # never serve a partial graph: say what is wrong, and stop
         print(f"error: {exc}\nerror: the server was not started", file=sys.stderr)
         return 2
     if args.update_sandbox and len(str(app.config.get("SPARQL_UPDATE_TOKEN") or "")) < 16:
         print("error: --update-sandbox needs BPKG_SPARQL_UPDATE_TOKEN (at least 16 characters)", file=sys.stderr)
         return 2
+    from .submissions import roles
+
+    try:
+        enabled = roles(app.config) is not None
+    except ValueError as exc:
+        print(f"error: BPKG_SUBMITTER_TOKENS / BPKG_CURATOR_TOKENS: {exc}\nerror: the server was not started",
+              file=sys.stderr)
+        return 2
+    if enabled:
+        where_data = app.extensions["bpkg-publisher"].inbox.path
+        print(f"submissions: on; kept in {where_data}", file=sys.stderr, flush=True)
     from .sparql import start_workers
 
     start_workers(app)  # forked now, before the server's threads exist
@@ -92,6 +105,9 @@ def register_cli(sub) -> None:
     p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
     p.add_argument("--store", metavar="URL", default=None,
                    help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="the submissions database (env BPKG_DATA_DIR; default $XDG_DATA_HOME/bpkg, "
+                        "else ~/.local/share/bpkg); accepted submissions there are served")
     p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
     p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
     p.add_argument("--grace", type=float, default=30.0,
