@@ -124,6 +124,6 @@ def _show(term) -> str:
         return curie(str(term))
     if isinstance(term, Literal):
         text = str(term)
-        text = text if len(text) <= 90 else text[:87].rstrip() + "…"
+        text = text if len(text) <= 400 else text[:397].rstrip() + "…"
         return f'"{text}"' + (f"@{term.language}" if term.language else "")
     return str(term)
