@@ -568,6 +568,7 @@ class Validator:
         self._guard = Guard(self._data, getattr(kg, "owners", None))
         self._lock = threading.Lock()
         self._bundled: Report | None = None
+        self._before: dict = {}  # focus node -> its results in the graph alone
 
     # -- public --
 
@@ -591,8 +592,13 @@ class Validator:
                 for focus, path, value, message, shape in self._guard.check(data, owner)]
         focus = sorted({n for s, _, o in data for n in (s, o) if isinstance(n, URIRef)}
                        | {r.focus for r in pre}, key=str)
-        baseline = {r.key() for r in self.validate_bundled().results}
         with self._lock:
+            # What the graph already reports about these nodes is not the submission's doing:
+            # the whole-graph report when it has been made, else the same nodes without the
+            # submission (a published version that accepts made is validated here first, and a
+            # whole-graph run would cost seconds for each version).
+            before = self._bundled.results if self._bundled is not None else self._results_before(focus)
+            baseline = {r.key() for r in before}
             if method == "full":
                 results = self._validate_full(data, set(focus))
             else:
@@ -603,6 +609,17 @@ class Validator:
         results = [r for r in results if r.key() not in baseline and (r.focus, r.path) not in ill_typed]
         results = [self._with_line(r, submission) for r in pre + results]
         return Report(results, submission.source, len(submission.graph), self._size, len(self.node_shapes))
+
+    def _results_before(self, focus: list) -> list[Result]:
+        """The graph's own results for these nodes (without any submission), kept per node:
+        the published data never changes under one validator. Called under the lock."""
+        missing = [n for n in focus if n not in self._before]
+        if missing:
+            found: dict = {n: [] for n in missing}
+            for r in self._run(self._data, missing):
+                found.setdefault(r.focus, []).append(r)
+            self._before.update(found)
+        return self._ill_typed + [r for n in focus for r in self._before.get(n, ())]
 
     # -- method E and its reference --
 
@@ -793,11 +810,15 @@ def _path_text(graph: Graph, path) -> str | None:
 
 def validator_for(kg) -> Validator:
     """The validator of a loaded graph, built once (shapes parsed, private data copy made)."""
-    validator = getattr(kg, "_bpkg_validator", None)
-    if validator is None:
-        validator = Validator(kg)
-        kg._bpkg_validator = validator
+    with _validators_lock:  # one per graph, even when many requests ask for it at once
+        validator = getattr(kg, "_bpkg_validator", None)
+        if validator is None:
+            validator = Validator(kg)
+            kg._bpkg_validator = validator
     return validator
+
+
+_validators_lock = threading.Lock()
 
 
 def validate(kg, data: bytes | str | None = None, *, media_type: str | None = None,

@@ -323,7 +323,7 @@ def test_the_cli_reviews_what_the_server_took_in(served, tmp_path):
     base, data_dir = served
     sid = submit(base, (EXAMPLES / "practice.ttl").read_bytes()).json()["id"]
     listed = cli(data_dir, "submissions", "list", "--state", "pending")
-    assert listed.returncode == 0 and sid in listed.stdout and "practice" in listed.stdout
+    assert listed.returncode == 0 and sid in listed.stdout and "1 pending" in listed.stdout
     shown = cli(data_dir, "submissions", "show", sid)
     assert shown.returncode == 0 and "pending" in shown.stdout and "submitted by token-" in shown.stdout
     diff = cli(data_dir, "submissions", "diff", sid)

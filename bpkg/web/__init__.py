@@ -108,8 +108,8 @@ def dataset_changed(app, kg: KnowledgeGraph) -> None:
         restart_workers(app, old, kg)
     from ..validation import validator_for
 
-    # The first validation against the new version builds its validator and baseline (seconds): now, not then.
-    threading.Thread(target=lambda: validator_for(kg).validate_bundled(), daemon=True).start()
+    # The first validation against the new version builds its validator (a second or so): now, not then.
+    threading.Thread(target=validator_for, args=(kg,), daemon=True).start()
 
 
 def _refresh(app) -> None:
