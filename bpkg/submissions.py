@@ -465,7 +465,7 @@ def review(inbox: Inbox, kg: KnowledgeGraph, record: Record, action: str, actor:
         generation = kg.generation
         validator = validation.validator_for(kg)
         submission = validation.parse_submission(record.data_nt, fmt=validation.format_named("n-triples"),
-                                                 source=record.source, max_bytes=max(record.size, 1) * 4 + 65536,
+                                                 source=record.source, max_bytes=len(record.data_nt.encode("utf-8")) + 1,
                                                  max_triples=max(record.triples, 1))
         report = validator.validate_submission(submission, owner=record.submitter_id)
         if not report.conforms:

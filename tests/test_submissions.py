@@ -158,6 +158,20 @@ def test_a_full_inbox_refuses_more(kg, tmp_path):
     assert post(client, EXAMPLES / "meeting.ttl").status_code == 201
 
 
+def test_a_locked_database_is_a_503_and_keeps_nothing(kg, tmp_path, monkeypatch):
+    client = make_app(kg, tmp_path).test_client()
+    monkeypatch.setattr(submissions, "BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(tmp_path / submissions.DB_NAME, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        response = post(client, EXAMPLES / "project.ttl")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert client.get("/submissions", headers=AS_CURATOR).json["count"] == 0
+
+
 def test_review_states_and_their_rules(client):
     sid = post(client, EXAMPLES / "practice.ttl").json["id"]
     no_reason = client.post(f"/submissions/{sid}/reject", headers=AS_CURATOR)

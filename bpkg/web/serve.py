@@ -41,9 +41,11 @@ def cmd_serve(args) -> int:
         print(f"error: BPKG_SUBMITTER_TOKENS / BPKG_CURATOR_TOKENS: {exc}\nerror: the server was not started",
               file=sys.stderr)
         return 2
-    if enabled:
+    if enabled and "bpkg-publisher" in app.extensions:
         where_data = app.extensions["bpkg-publisher"].inbox.path
         print(f"submissions: on; kept in {where_data}", file=sys.stderr, flush=True)
+    elif enabled:
+        print("submissions: off (not taken while serving from an external store)", file=sys.stderr, flush=True)
     from .sparql import start_workers
 
     start_workers(app)  # forked now, before the server's threads exist

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
 import unicodedata
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -109,14 +110,25 @@ def authenticate(header: str | None, configured: dict[str, list[str]]) -> tuple[
     return (200, found, given) if found else (403, None, None)
 
 
+@bp.errorhandler(sqlite3.OperationalError)
+def _database_unavailable(exc):
+    """A locked, full or unwritable database: nothing was kept, and the client may try again."""
+    current_app.logger.error("submissions database: %s", exc)
+    return _problem(503, "unavailable", "the submissions database cannot be written just now; nothing was kept, "
+                    "try again shortly", **{"Retry-After": "5"})
+
+
 @bp.before_request
 def _guard():
     """Off unless configured; then a bearer token, checked before any body is read."""
     if request.endpoint == "submissions.review_page":
-        return None if _enabled_roles() else _problem(404, "not-found", "not found")
+        open_ = _enabled_roles() and "bpkg-publisher" in current_app.extensions
+        return None if open_ else _problem(404, "not-found", "not found")
     configured = _enabled_roles()
     if configured is None:
         return _problem(404, "not-found", "not found")
+    if "bpkg-publisher" not in current_app.extensions:
+        return _problem(404, "not-found", "submissions are not taken while serving from an external store")
     status, role, token = authenticate(request.headers.get("Authorization"), configured)
     if status == 401:
         return _problem(401, "unauthorised", "send a submitter or curator token as 'Authorization: Bearer <token>'",
