@@ -515,7 +515,7 @@ def provenance_quads(record: Record):
     counts = record.report.get("counts", {})
     triples = [
         (graph, _TYPE, _N(_PROV + "Entity")),
-        (graph, _DCT_("identifier"), _L(record.id)),
+        (graph, _dct("identifier"), _L(record.id)),
         (graph, _N(_PROV + "wasAttributedTo"), submitter),
         (graph, _N(_PROV + "generatedAtTime"), stamp(record.submitted_at)),
         (graph, _N(_PROV + "wasDerivedFrom"), document),
@@ -523,9 +523,9 @@ def provenance_quads(record: Record):
         (graph, _N(_VOID + "triples"), _L(str(record.triples), datatype=_N(_XSD + "integer"))),
         (submitter, _TYPE, _N(_PROV + "Agent")),
         (submitter, _N(_RDFS + "label"), _L(record.submitter)),
-        (submitter, _DCT_("identifier"), _L(record.submitter_id)),
+        (submitter, _dct("identifier"), _L(record.submitter_id)),
         (document, _TYPE, _N(_PROV + "Entity")),
-        (document, _DCT_("title"), _L(record.source)),
+        (document, _dct("title"), _L(record.source)),
         (document, _N(_DCAT + "mediaType"), _N(_IANA + record.media_type)),
         (document, _N(_DCAT + "byteSize"), _L(str(record.size), datatype=_N(_XSD + "nonNegativeInteger"))),
         (document, _N(_SPDX + "checksum"), checksum),
@@ -538,7 +538,7 @@ def provenance_quads(record: Record):
         (acceptance, _N(_PROV + "used"), report),
         (acceptance, _N(_PROV + "wasAssociatedWith"), curator),
         (curator, _TYPE, _N(_PROV + "Agent")),
-        (curator, _DCT_("identifier"), _L(record.accepted_by or "")),
+        (curator, _dct("identifier"), _L(record.accepted_by or "")),
         (report, _TYPE, _N(PREFIXES["sh"] + "ValidationReport")),
         (report, _N(PREFIXES["sh"] + "conforms"), _L("true", datatype=_N(_XSD + "boolean"))),
         (report, _N(_PROV + "wasDerivedFrom"), document),
@@ -552,7 +552,7 @@ def provenance_quads(record: Record):
         yield ox.Quad(s, p, o, name)
 
 
-def _DCT_(local: str) -> ox.NamedNode:  # noqa: N802 (reads like the prefixed name)
+def _dct(local: str) -> ox.NamedNode:  # noqa: N802 (reads like the prefixed name)
     return _N(_DCT + local)
 
 

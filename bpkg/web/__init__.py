@@ -97,7 +97,7 @@ def dataset_changed(app, kg: KnowledgeGraph) -> None:
     """
     with _swap_lock:
         old = app.extensions["bpkg"]
-        if old is kg:
+        if old is kg or kg.generation < old.generation:  # never back to an older version
             return
         app.extensions["bpkg"] = kg
         cache = app.extensions.get("bpkg-result-cache")
