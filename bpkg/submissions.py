@@ -353,6 +353,12 @@ class Inbox:
                        (sid, target_state, actor, when, reason))
         return self.get(sid)
 
+    def note(self, sid: str, action: str, actor: str, reason: str | None = None) -> None:
+        """An event in a submission's history that changes nothing else."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO events (submission, action, actor, at, reason) VALUES (?, ?, ?, ?, ?)",
+                       (sid, action, actor, now(), reason))
+
 
 class InboxFull(Exception):
     """Too many submissions are waiting for review."""
@@ -468,7 +474,9 @@ def review(inbox: Inbox, kg: KnowledgeGraph, record: Record, action: str, actor:
                                                  source=record.source, max_bytes=len(record.data_nt.encode("utf-8")) + 1,
                                                  max_triples=max(record.triples, 1))
         report = validator.validate_submission(submission, owner=record.submitter_id)
-        if not report.conforms:
+        if not report.conforms:  # it stays pending; the history says why it was not accepted
+            inbox.note(record.id, "accept-refused", actor,
+                       f"{report.counts['Violation']} violation(s) against the published dataset {kg.version}")
             return record, report
         try:
             ttl = report.render("turtle", validator.shapes)

@@ -238,7 +238,8 @@ def test_accept_revalidates_against_the_graph_as_it_is_then(client):
     assert refused.status_code == 422
     messages = [r["message"] for r in refused.json["report"]["results"]]
     assert any("state:NZ (New Zealand)" in m and "skos:altLabel" in m for m in messages), messages
-    assert client.get(f"/submissions/{second.json['id']}", headers=AS_CURATOR).json["status"] == "pending"
+    still = client.get(f"/submissions/{second.json['id']}", headers=AS_CURATOR).json
+    assert still["status"] == "pending" and still["history"][-1]["action"] == "accept-refused"
     # The office that introduced the state may add to it.
     more = post(client, second_doc)
     assert more.status_code == 201, more.json
