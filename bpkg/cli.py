@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from . import __version__, formats, plots, publishing, queries, remote, sparql, validation
+from . import __version__, formats, plots, publishing, queries, remote, sparql, submissions, validation
 from .data_files import ROOT
 from .namespaces import curie, expand
 from .store import LoadError, load
@@ -29,8 +29,10 @@ PATHS_HELP = "files or folders to load (default: ontology/ and kg/)"
 
 
 def load_or_exit(paths=None):
+    """The given files; by default the published dataset: the bundled graph plus the submissions
+    accepted in the data directory (``BPKG_DATA_DIR``), so stats and validation see what is served."""
     try:
-        return load(paths)
+        return load(paths) if paths else submissions.load_published()
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
@@ -55,8 +57,10 @@ def cmd_stats(args) -> int:
     kg = load_or_exit(args.paths or None)
     classes = class_counts(kg)
     if args.format == "json":
-        print(json.dumps({"triples": len(kg), "graphs": len(kg.graph_names), "classes": classes}, indent=2))
+        print(json.dumps({"triples": len(kg), "graphs": len(kg.graph_names), "version": kg.version,
+                          "modified": kg.modified, "classes": classes}, indent=2))
         return EXIT_OK
+    print(f"version: {kg.version}" + (f" (last accept or revoke {kg.modified})" if kg.modified else ""))
     print(f"triples: {len(kg)}")
     print(f"graphs:  {len(kg.graph_names)} (one per source file, plus derived shortcuts)")
     for f in kg.files:
@@ -295,6 +299,110 @@ def cmd_serve(args) -> int:
     return serve.cmd_serve(args)
 
 
+# -- submissions ----------------------------------------------------------------
+
+def _inbox_or_exit(args) -> submissions.Inbox:
+    folder = args.data_dir or submissions.default_data_dir()
+    try:
+        return submissions.Inbox(folder, create=False)
+    except (FileNotFoundError, OSError) as exc:
+        print(f"error: {exc} (set --data-dir or BPKG_DATA_DIR to the server's data directory)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _record_or_exit(inbox, sid: str):
+    record = inbox.get(sid)
+    if record is None:
+        print(f"error: no submission {sid!r} in {inbox.path}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    return record
+
+
+def _print_json(doc) -> None:
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def cmd_submissions(args) -> int:
+    inbox = _inbox_or_exit(args)
+    if args.action == "list":
+        records = inbox.records(state=args.state)
+        if args.format == "json":
+            _print_json({"count": len(records), "counts": inbox.counts(), "submissions": [r.summary() for r in records]})
+            return EXIT_OK
+        for r in records:
+            print(f"{r.id}  {r.state:8}  {r.submitted_at}  {r.triples:5d} triples  {r.source}  ({r.submitter})")
+        print(", ".join(f"{n} {state}" for state, n in inbox.counts().items()))
+        return EXIT_OK
+    if args.action == "export":
+        written = submissions.export(inbox, args.out)
+        for path in written:
+            print(path)
+        print(f"{len(written)} accepted submission(s) written as Turtle to {args.out}")
+        return EXIT_OK
+    record = _record_or_exit(inbox, args.id)
+    if args.action == "show":
+        if args.format == "turtle":
+            sys.stdout.write(submissions.serialise(record, submissions.ox.RdfFormat.TURTLE).decode("utf-8"))
+        elif args.format == "json":
+            _print_json({**record.summary(), "report": record.report, "history": inbox.events(record.id)})
+        else:
+            for key, value in record.summary().items():
+                if key != "counts":
+                    print(f"{key + ':':14}{value}")
+            counts = record.report.get("counts", {})
+            print(f"{'report:':14}{counts.get('violation', 0)} violations, {counts.get('warning', 0)} warnings, "
+                  f"{counts.get('info', 0)} notes")
+            for event in inbox.events(record.id):
+                print(f"{'':14}{event['at']}  {event['action']} by {event['actor']}"
+                      + (f": {event['reason']}" if event.get("reason") else ""))
+        return EXIT_OK
+    kg = submissions.load_published(inbox.dir)
+    if args.action == "diff":
+        found = submissions.diff(kg, record)
+        if args.format == "json":
+            _print_json(found)
+            return EXIT_OK
+        print(f"submission {record.id} ({record.state}) against the published dataset {kg.version}:")
+        print(f"{len(found['added'])} triple(s) added, {found['already_published']} already published")
+        for triple in found["added"]:
+            print(f"+ {triple}")
+        print(f"new entities ({len(found['new_entities'])}):")
+        for iri in found["new_entities"]:
+            print(f"  {curie(iri)}")
+        print(f"existing entities referenced ({len(found['existing_entities'])}):")
+        for iri in found["existing_entities"]:
+            print(f"  {curie(iri)}")
+        return EXIT_OK
+    actor = args.actor or f"local:{_user()}"
+    try:
+        record, report = submissions.review(inbox, kg, record, args.action, actor, args.reason,
+                                            republish=lambda: submissions.load_published(inbox.dir))
+    except submissions.SubmissionStateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.action == "accept" and record.state != "accepted":
+        sys.stdout.write(report.to_text())
+        print(f"not accepted: {record.id} has violations against the published dataset as it is now; "
+              "it stays pending", file=sys.stderr)
+        return EXIT_VIOLATIONS
+    version = submissions.load_published(inbox.dir).version if args.action != "reject" else kg.version
+    print(f"{record.id}: {record.state} by {actor}" + (f" ({record.reason})" if record.reason else ""))
+    if args.action == "accept":
+        print(f"published as the named graph <{record.graph}>; dataset version {version}")
+    elif args.action == "revoke":
+        print(f"taken out of the published dataset; dataset version {version}")
+    return EXIT_OK
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 # -- the parser ----------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,6 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
     p.add_argument("--grace", type=float, default=30.0,
                    help="on SIGTERM/SIGINT, seconds to let requests in flight finish (default 30)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="where submissions are kept (default BPKG_DATA_DIR, else $XDG_DATA_HOME/bpkg or "
+                        "~/.local/share/bpkg); submissions are on when BPKG_SUBMITTER_TOKENS and "
+                        "BPKG_CURATOR_TOKENS are both set")
     p.add_argument("--update-sandbox", action="store_true",
                    help="test instances only: accept SPARQL Update at /sandbox/<token>/sparql into a separate "
                         "empty store; the token is read from BPKG_SPARQL_UPDATE_TOKEN")
@@ -384,6 +496,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, metavar="FILE.png|FILE.svg", help="where to write it")
     p.add_argument("--region", metavar="REGION", help="map only: highlight one region, e.g. region:silk-routes")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("submissions", help="review submissions: list, show, diff, accept, reject, revoke, export",
+                       description="Curators' side of /submissions, on the server's data directory (--data-dir, "
+                                   "BPKG_DATA_DIR). A running server picks up an accept or revoke within a second.")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="the submissions database (default BPKG_DATA_DIR, else $XDG_DATA_HOME/bpkg or ~/.local/share/bpkg)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("list", help="the submissions, oldest first")
+    a.add_argument("--state", choices=submissions.STATES)
+    a.add_argument("--format", choices=["text", "json"], default="text")
+    a = actions.add_parser("show", help="one submission: metadata, report and history (or its data)")
+    a.add_argument("id")
+    a.add_argument("--format", choices=["text", "json", "turtle"], default="text")
+    a = actions.add_parser("diff", help="what accepting would add to the published dataset")
+    a.add_argument("id")
+    a.add_argument("--format", choices=["text", "json"], default="text")
+    for name, helptext in (("accept", "re-validate against the published dataset now and publish it"),
+                           ("reject", "refuse a pending submission, with a reason"),
+                           ("revoke", "take an accepted submission out of the published dataset")):
+        a = actions.add_parser(name, help=helptext)
+        a.add_argument("id")
+        a.add_argument("--reason", required=name == "reject", help="why (required to reject)")
+        a.add_argument("--as", dest="actor", default=None, help="the curator's name (default local:<user>)")
+    a = actions.add_parser("export", help="write the accepted submissions as Turtle files, ready for kg/")
+    a.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_submissions)
     return parser
 
 

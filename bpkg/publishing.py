@@ -169,6 +169,9 @@ def void_description(kg: KnowledgeGraph) -> Graph:
     graph.add((DATASET, v("classes"), count(len(instances))))
     graph.add((DATASET, URIRef(DCAT + "version"), Literal(kg.version)))  # the content hash (as in ETags)
     graph.add((DATASET, OWL.versionInfo, Literal(__version__)))  # the bpkg release it comes with
+    if kg.modified:  # an accept or revoke (bpkg.submissions) changed the published dataset then
+        graph.remove((DATASET, URIRef(PREFIXES["dct"] + "modified"), None))
+        graph.add((DATASET, URIRef(PREFIXES["dct"] + "modified"), Literal(kg.modified, datatype=XSD.dateTime)))
     for cls in sorted(instances):
         node = _fragment_for("class", cls)
         graph.add((DATASET, v("classPartition"), node))

@@ -16,7 +16,7 @@ from .cache import DEFAULT_MAX_ENTRIES as CACHE_MAX_ENTRIES
 from .data_files import npm_file
 from .queries import QUERY_DIR
 from .sparql import Limits
-from .staging import DEFAULT_MAX_STAGED
+from .submissions import DEFAULT_MAX_PENDING
 from .validation import DEFAULT_MAX_BYTES as VALIDATE_MAX_BYTES
 
 
@@ -36,8 +36,12 @@ SETTINGS = (
     Setting("SHAPES_PATH", "shapes", "the SHACL shapes, for /validate and /shapes alike (relative: from the project root)"),
     Setting("YASGUI_DIR", str(npm_file("@zazuko/yasgui", "build/yasgui.min.js").parent), "the query editor's files"),
     Setting("VALIDATE_MAX_BYTES", VALIDATE_MAX_BYTES, "largest submission to /validate and /submissions, in bytes"),
-    Setting("SUBMISSIONS_TOKEN", None, "bearer token that turns /submissions on (at least 16 characters)"),
-    Setting("SUBMISSIONS_MAX_STAGED", DEFAULT_MAX_STAGED, "staged submissions kept at most"),
+    Setting("DATA_DIR", None, "where submissions are kept (SQLite); None: BPKG_DATA_DIR's default folder when "
+                              "submissions are on (see bpkg.submissions.default_data_dir)"),
+    Setting("SUBMITTER_TOKENS", None, "comma-separated bearer tokens of submitters (at least 16 characters each)"),
+    Setting("CURATOR_TOKENS", None, "comma-separated bearer tokens of curators; with SUBMITTER_TOKENS, "
+                                    "turns /submissions on"),
+    Setting("SUBMISSIONS_MAX_PENDING", DEFAULT_MAX_PENDING, "pending submissions kept at most (then 409)"),
     Setting("SPARQL_MAX_REQUEST_BYTES", 256 * 1024, "largest /sparql request body, in bytes"),
     Setting("SPARQL_POOL", True, "long-lived query workers (False: a forked child per query)"),
     Setting("SPARQL_CACHE_ENTRIES", CACHE_MAX_ENTRIES, "results kept in the result cache; 0 turns it off"),

@@ -85,6 +85,11 @@ class KnowledgeGraph:
     store: ox.Store
     files: list[SourceFile] = field(default_factory=list)
     version: str = ""
+    # Set on a published dataset (bpkg.submissions.publish): accepted submissions' entities
+    # and their owners (submitter token ids), the publication counter and its time.
+    owners: dict = field(default_factory=dict)
+    generation: int = 0
+    modified: str | None = None
     _dataset: ReadOnlyDataset | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -49,6 +49,7 @@ from rdflib.plugins.stores.memory import Memory
 
 from . import formats
 from .formats import Format
+from .guard import Guard
 from .namespaces import BPSH, ID, PREFIXES, bind, curie, short_name
 from .shapes import SHAPES_DIR, load_shapes
 DEFAULT_MAX_BYTES = 1024 * 1024  # perf_security.md 2d: rdflib needs ~27x the upload in RAM
@@ -512,8 +513,10 @@ class Validator:
             else:
                 self._data.add(triple)
         self._size = len(self._data)
+        self._guard = Guard(self._data, getattr(kg, "owners", None))
         self._lock = threading.Lock()
         self._bundled: Report | None = None
+        self._before: dict = {}  # focus node -> its results in the graph alone
 
     # -- public --
 
@@ -525,13 +528,25 @@ class Validator:
                                        len(self.node_shapes), bundled=True)
             return self._bundled
 
-    def validate_submission(self, submission: Submission, method: str = "focused") -> Report:
-        """Validate in the context of the graph. ``method="full"`` re-validates everything (reference)."""
+    def validate_submission(self, submission: Submission, method: str = "focused", owner: str | None = None) -> Report:
+        """Validate in the context of the graph. ``method="full"`` re-validates everything (reference).
+
+        The guard on authoritative facts (:mod:`bpkg.guard`) applies too: ``owner`` (a
+        submitter's token id) may add facts about the entities its accepted submissions introduced.
+        """
         data, pre = self._screen(submission)
+        pre += [Finding("Violation", focus, message, SH.NodeConstraintComponent, shape, shape, path=path,
+                       path_text=curie(str(path)), value=value)
+                for focus, path, value, message, shape in self._guard.check(data, owner)]
         focus = sorted({n for s, _, o in data for n in (s, o) if isinstance(n, URIRef)}
                        | {r.focus for r in pre}, key=str)
-        baseline = {r.key() for r in self.validate_bundled().results}
         with self._lock:
+            # What the graph already reports about these nodes is not the submission's doing:
+            # the whole-graph report when it has been made, else the same nodes without the
+            # submission (a published version that accepts made is validated here first, and a
+            # whole-graph run would cost seconds for each version).
+            before = self._bundled.results if self._bundled is not None else self._results_before(focus)
+            baseline = {r.key() for r in before}
             if method == "full":
                 results = self._validate_full(data, set(focus))
             else:
@@ -542,6 +557,17 @@ class Validator:
         results = [r for r in results if r.key() not in baseline and (r.focus, r.path) not in ill_typed]
         results = [self._with_line(r, submission) for r in pre + results]
         return Report(results, submission.source, len(submission.graph), self._size, len(self.node_shapes))
+
+    def _results_before(self, focus: list) -> list[Finding]:
+        """The graph's own results for these nodes (without any submission), kept per node:
+        the published data never changes under one validator. Called under the lock."""
+        missing = [n for n in focus if n not in self._before]
+        if missing:
+            found: dict = {n: [] for n in missing}
+            for r in self._run(self._data, missing):
+                found.setdefault(r.focus, []).append(r)
+            self._before.update(found)
+        return self._ill_typed + [r for n in focus for r in self._before.get(n, ())]
 
     # -- method E and its reference --
 
@@ -732,17 +758,22 @@ def _path_text(graph: Graph, path) -> str | None:
 
 def validator_for(kg, shapes_dir: Path = SHAPES_DIR) -> Validator:
     """The validator of a loaded graph and a shapes folder, built once (shapes parsed,
-    private data copy made)."""
-    validators = kg.__dict__.setdefault("_bpkg_validators", {})
+    private data copy made), even when many requests ask for it at once."""
     key = Path(shapes_dir).resolve()
-    if key not in validators:
-        validators[key] = Validator(kg, key)
-    return validators[key]
+    with _validators_lock:
+        validators = kg.__dict__.setdefault("_bpkg_validators", {})
+        if key not in validators:
+            validators[key] = Validator(kg, key)
+        return validators[key]
+
+
+_validators_lock = threading.Lock()
 
 
 def validate(kg, data: bytes | str | None = None, *, media_type: str | None = None,
              filename: str | None = None, fmt: Format | None = None, source: str | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES, method: str = "focused", shapes_dir: Path = SHAPES_DIR) -> Report:
+             max_bytes: int = DEFAULT_MAX_BYTES, method: str = "focused", shapes_dir: Path = SHAPES_DIR,
+             owner: str | None = None) -> Report:
     """Validate the bundled graph (``data`` None) or a submission in the context of ``kg``.
 
     Raises :class:`SubmissionError` when the submission cannot be read (size, format,
@@ -753,4 +784,4 @@ def validate(kg, data: bytes | str | None = None, *, media_type: str | None = No
         return validator.validate_bundled()
     submission = parse_submission(data, media_type=media_type, filename=filename, fmt=fmt,
                                   source=source, max_bytes=max_bytes)
-    return validator.validate_submission(submission, method=method)
+    return validator.validate_submission(submission, method=method, owner=owner)

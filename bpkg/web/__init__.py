@@ -11,6 +11,7 @@ from flask import Flask
 
 from ..settings import DEFAULTS
 from ..store import KnowledgeGraph, load
+from .publication import make_publisher, refresh
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -21,6 +22,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     kg = app.config.get("KG") or _knowledge_graph(app.config)
     app.extensions["bpkg"] = kg
+    pub = make_publisher(app.config, kg)
+    if pub is not None:  # the bundled graph plus the accepted submissions
+        app.extensions["bpkg-publisher"] = pub
+        app.extensions["bpkg"] = pub.current()
+        app.before_request(lambda: refresh(app))
 
     # One blueprint per concern; each module owns its routes.
     from . import analyst, explore, queries, resources, sparql, submissions, validate
@@ -41,3 +47,4 @@ def _knowledge_graph(config) -> KnowledgeGraph:
 
         return from_store(RemoteStore.from_env({**os.environ, "BPKG_STORE": str(config["STORE"])}))
     return load(config["KG_PATHS"])
+

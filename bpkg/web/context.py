@@ -1,40 +1,26 @@
-"""What a request reads from its application: the loaded graph, the staging area, the
-shapes and the validator. Kept on ``app.extensions`` and ``app.config`` (never in module
+"""What a request reads from its application: the served dataset, the publisher of
+submissions, the shapes and the validator. Kept on ``app.extensions`` and ``app.config`` (never in module
 globals, so two apps in one process stay apart); blueprints import these accessors from
 here, never from each other or from the package face.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from flask import current_app, request
 
-from .. import staging, validation
+from .. import submissions, validation
 from ..data_files import ROOT
 from ..store import KnowledgeGraph
-
-_area_lock = threading.Lock()
-
 
 def get_kg() -> KnowledgeGraph:
     return current_app.extensions["bpkg"]
 
 
-def staging_area() -> staging.StagingArea:
-    """The app's staging area, made on first use."""
-    with _area_lock:
-        area = current_app.extensions.get("bpkg-staging")
-        if area is None:
-            area = current_app.extensions["bpkg-staging"] = staging.StagingArea(
-                int(current_app.config["SUBMISSIONS_MAX_STAGED"]))
-        return area
-
-
-def staged_submissions() -> staging.StagingArea | None:
-    """The staging area if anything ever made one (``/sparql`` must not make it)."""
-    return current_app.extensions.get("bpkg-staging")
+def publisher() -> submissions.Publisher | None:
+    """The publication of accepted submissions, when this app has a data directory."""
+    return current_app.extensions.get("bpkg-publisher")
 
 
 def shapes_folder() -> Path:

@@ -201,6 +201,8 @@ def last_modified(kg: KnowledgeGraph) -> datetime:
     """The newest source file of this version (so it changes when the data does)."""
     def build():
         times = [(ROOT / f.path).stat().st_mtime for f in kg.files if (ROOT / f.path).is_file()]
+        if kg.modified:  # the last accept or revoke of a submission
+            times.append(datetime.fromisoformat(kg.modified.replace("Z", "+00:00")).timestamp())
         stamp = max(times) if times else datetime.now(timezone.utc).timestamp()
         return datetime.fromtimestamp(int(stamp), timezone.utc)
     return _cached("last-modified", build)

@@ -23,9 +23,11 @@ def cmd_serve(args) -> int:
         config["SPARQL_TIMEOUT"] = args.timeout
     if args.store:
         config["STORE"] = args.store
+    if args.data_dir:
+        config["DATA_DIR"] = args.data_dir
     try:
         app = create_app(config)
-    except (LoadError, StoreError) as exc:  # never serve a partial graph: say what is wrong, and stop
+    except (LoadError, StoreError, ValueError, OSError) as exc:  # never serve a partial graph: say what is wrong, and stop
         print(f"error: {exc}\nerror: the server was not started", file=sys.stderr)
         return 2
     if args.update_sandbox and len(str(app.config.get("SPARQL_UPDATE_TOKEN") or "")) < 16:
@@ -38,6 +40,19 @@ def cmd_serve(args) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    from .submissions import roles
+
+    try:
+        enabled = roles(app.config) is not None
+    except ValueError as exc:
+        print(f"error: BPKG_SUBMITTER_TOKENS / BPKG_CURATOR_TOKENS: {exc}\nerror: the server was not started",
+              file=sys.stderr)
+        return 2
+    if enabled and "bpkg-publisher" in app.extensions:
+        where_data = app.extensions["bpkg-publisher"].inbox.path
+        print(f"submissions: on; kept in {where_data}", file=sys.stderr, flush=True)
+    elif enabled:
+        print("submissions: off (not taken while serving from an external store)", file=sys.stderr, flush=True)
     from .sparql import start_workers
 
     start_workers(app)  # forked now, before the server's threads exist

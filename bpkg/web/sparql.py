@@ -29,9 +29,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import __version__, formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
-from ..sparql import (Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare, run,
+from ..sparql import (Limits, Request, SparqlError, Target, execute, prepare, run,
                       run_update, worker_pool)
-from .context import get_kg, staged_submissions
+from .context import get_kg
 
 bp = Blueprint("sparql", __name__)
 
@@ -83,31 +83,24 @@ def result_cache() -> ResultCache | None:
 
 
 def dataset_target(req: Request | None = None) -> tuple[Target, str, bool]:
-    """(target, dataset version, pooled) for ``/sparql``.
-
-    The bundled graph, served by the worker pool; or, while submissions are staged
-    (:mod:`bpkg.staging`) and the request can name a graph (``GRAPH``, ``FROM``, the
-    protocol's dataset parameters, or no query: the service description), a snapshot
-    that adds the staged graphs as further named graphs. Both have the same default graph
-    (the bundled union), so a query that names no graph gets the bundled, pooled, cached
-    answer. Each submission makes a new snapshot, so snapshots are queried by one-shot
-    children (the pool's workers see the store as it was when they were forked).
-    """
+    """(target, dataset version, pooled) for ``/sparql``: the published dataset (the bundled
+    graph and any accepted submissions, :mod:`bpkg.submissions`), served by the worker pool."""
     kg = get_kg()
-    staged = staged_submissions()
-    snapshot = staged.snapshot(kg) if staged is not None and (req is None or _may_name_graphs(req)) else None
-    if snapshot is None:
-        return Target.of(kg), kg.version, True
-    return snapshot.target, snapshot.version, False
+    return Target.of(kg), kg.version, True
 
 
-def _may_name_graphs(req: Request) -> bool:
-    if req.default_graphs or req.named_graphs:
-        return True
-    if len(req.query) > limits().max_query_chars:  # the screen refuses it whatever the target
-        return False
-    return any(tok.kind == "word" and tok.text.upper() in ("GRAPH", "FROM")
-               for tok in lex(expand_unicode_escapes(req.query)))
+def restart_workers(app, old_kg, new_kg) -> None:
+    """After the served dataset changed: fork workers for the new store now, and stop the
+    old store's workers once the queries they may still be running have had their deadline."""
+    with app.app_context():
+        cap = limits()
+        if not _setting("SPARQL_POOL"):
+            return
+        old = worker_pool(Target.of(old_kg), cap)
+        worker_pool(Target.of(new_kg), cap).start()
+    timer = threading.Timer(cap.timeout + 1.0, old.close)
+    timer.daemon = True
+    timer.start()
 
 
 def answer_query(req: Request, key_text: str | None = None, bindings: dict | None = None) -> Response:
