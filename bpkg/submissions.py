@@ -47,6 +47,7 @@ from pathlib import Path
 import pyoxigraph as ox
 from rdflib import URIRef
 
+from . import formats
 from .namespaces import GRAPH_BASE, PREFIXES
 from .store import DERIVED_GRAPH, KnowledgeGraph, SourceFile, derive
 
@@ -471,7 +472,7 @@ def review(inbox: Inbox, kg: KnowledgeGraph, record: Record, action: str, actor:
     for _ in range(5):
         generation = kg.generation
         validator = validation.validator_for(kg)
-        submission = validation.parse_submission(record.data_nt, fmt=validation.format_named("n-triples"),
+        submission = validation.parse_submission(record.data_nt, fmt=formats.syntax("ntriples"),
                                                  source=record.source, max_bytes=len(record.data_nt.encode("utf-8")) + 1,
                                                  max_triples=max(record.triples, 1))
         report = validator.validate_submission(submission, owner=record.submitter_id)

@@ -30,10 +30,10 @@ CASES = {
                          "migration policies"),
     "sdg-broader-invalid": ("sdg:10.1", "skos:broader", "sdg:10"),
     "region-invalid": ("state:AT (Austria)", "bp:inRegion", "region:european-union"),
-    "cross-cutting-invalid": ("gcm:2", "bp:crossCutting", "published without bp:crossCutting"),
+    "cross-cutting-invalid": ("gcm:2", "bp:crossCutting", 'published with bp:crossCutting "false"'),
     "role-invalid": ("state:AF (Afghanistan)", "org:role", "role:participating-or-observer-state"),
     "alignment-invalid": ("goal:1", "bp:alignedTo", "gcm:2, gcm:21, gcm:4, gcm:7, gcm:9"),
-    "state-wikidata-invalid": ("https://w3id.org/bpkg/id/state/AF", "https://schema.org/sameAs",
+    "state-wikidata-invalid": ("https://w3id.org/bpkg/id/state/AF", "http://www.w3.org/2002/07/owl#sameAs",
                                "http://www.wikidata.org/entity/Q889"),
 }
 

@@ -247,7 +247,7 @@ def submit():
                       "report": report.as_dict()}, 422)
     try:
         record = inbox().add(
-            raw=data, media_type=submission.format.media_types[0], source=submission.source,
+            raw=data, media_type=submission.format.media_type, source=submission.source,
             data_nt=submission.graph.serialize(format="nt", encoding="utf-8").decode("utf-8"),
             triples=len(submission.graph), report=report.as_dict(),
             report_ttl=report.render("turtle", validator.shapes), submitter=submitter, submitter_id=_actor(),
