@@ -105,8 +105,8 @@ def test_sssom_has_one_row_per_alignment_with_valid_curies(client, kg):
     assert r.status_code == 200 and r.mimetype == "text/tab-separated-values"
     curie_map, rows = read_sssom(r.data)
     alignments = set(kg.union().subjects(RDF.type, BP.Alignment))
-    assert len(rows) == len(alignments) == 33
-    assert len({row["record_id"] for row in rows}) == 33
+    assert len(rows) == len(alignments) == 34
+    assert len({row["record_id"] for row in rows}) == 34
     union = kg.union()
     for row in rows:
         for column in ("record_id", "subject_id", "predicate_id", "object_id", "mapping_justification",

@@ -296,7 +296,7 @@ def test_void_statistics_are_computed_from_the_loaded_graph(client, kg):
     assert int(void.value(DATASET, VOID.entities)) > 500
     assert str(void.value(DATASET, DCAT.version)) == kg.version
     parts = {void.value(p, VOID["class"]): int(void.value(p, VOID.entities)) for p in void.objects(DATASET, VOID.classPartition)}
-    assert parts[BP.State] == 56 and parts[BP.Alignment] == 33
+    assert parts[BP.State] == 56 and parts[BP.Alignment] == 34
     props = {void.value(p, VOID.property): int(void.value(p, VOID.triples)) for p in void.objects(DATASET, VOID.propertyPartition)}
     assert props[BP.country] == len(set(kg.union().triples((None, BP.country, None))))
     linksets = {void.value(s, VOID.linkPredicate): s for s in void.subjects(RDF.type, VOID.Linkset)}

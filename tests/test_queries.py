@@ -390,8 +390,8 @@ def test_overview(kg):
 
 
 def test_the_next_questions(kg):
-    # one row per alignment and source: 28 goal -> objective (seed), 5 objective -> SDG, one of them with two sources
-    assert len(rows(kg, "alignments")) == 34
+    # one row per alignment and source: 28 goal -> objective (seed), 6 objective -> SDG, one of them with two sources
+    assert len(rows(kg, "alignments")) == 35
     hungary = {(r["organisation"][len(ID):], r["role"][len(ID):], r["start"], r["end"])
                for r in rows(kg, "state-memberships", state="state:HU")}
     assert {("organisation/budapest-process", "role/chair", "1993", "2006-01"),

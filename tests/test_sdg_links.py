@@ -5,6 +5,8 @@ Expected answers are written out from the sources, not pasted from a query run:
   objectives 1, 3 and 23 cross-cutting (applying to all six goals);
 - A/RES/73/195 para. 36(a) ties objective 20 to target 10.c; IOM's EMM trafficking handbook
   ties objective 1 to targets 16.2 and 8.7; UN Women's guide ties objectives 2 and 23 to SDG 5;
+  the UN Network's knowledge platform files the SDG indicator 10.7.1 manual under objective 6
+  (target 10.7, low confidence);
 - the only project a source links to priority goals is the Silk Routes Facility (goals 1-6,
   from its call for proposals), and goals 1, 5 and 6 are the ones aligned with objective 7.
 """
@@ -53,6 +55,13 @@ def test_sdgs_for_priority_goal_5(kg):
 
 def test_sdgs_for_priority_goal_4_reach_target_10_c_through_the_compact_text(kg):
     got = rows(kg, "sdgs-for-priority-goal", goal="goal:4")
+    # objectives 6 and 20 are aligned with goal 4; 1 and 23 reach it as cross-cutting objectives
+    assert {(r["objectiveNumber"], r["route"], r["sdgNumber"]) for r in got} == {
+        ("6", "alignment", "10.7"), ("20", "alignment", "10.c"),
+        ("1", "cross-cutting", "16.2"), ("1", "cross-cutting", "8.7"), ("23", "cross-cutting", "5")}
+    recruitment = [r for r in got if r["sdgNumber"] == "10.7"]
+    assert [(r["source"], r["confidence"]) for r in recruitment] == [
+        (PREFIXES["document"] + "migrationnetwork-un-org-es-node-1968", "low")]
     remittances = [r for r in got if r["sdgNumber"] == "10.c"]
     assert {r["objectiveNumber"] for r in remittances} == {"20"}
     assert {r["source"] for r in remittances} == {
@@ -113,7 +122,7 @@ def test_source_check_can_fail():
 def test_void_sdg_link_sets_are_not_empty(kg):
     void = publishing.void_description(kg)
     size = lambda name: int(void.value(URIRef(BASE + "dataset#" + name), URIRef(PREFIXES["void"] + "triples")))  # noqa: E731
-    assert size("linkset-gcm-sdg") == 5
+    assert size("linkset-gcm-sdg") == 6
     assert size("linkset-sdg-migration-relevance") >= 60
     assert size("linkset-wikidata") == 56
 
@@ -126,7 +135,8 @@ def sssom_rows(kg) -> list[dict]:
 
 def test_sssom_export_has_the_sdg_links(kg):
     got = {(r["subject_id"], r["object_id"]) for r in sssom_rows(kg) if r["object_id"].startswith("sdg:")}
-    assert got == {("gcm:20", "sdg:10.c"), ("gcm:1", "sdg:16.2"), ("gcm:1", "sdg:8.7"), ("gcm:2", "sdg:5"), ("gcm:23", "sdg:5")}
+    assert got == {("gcm:20", "sdg:10.c"), ("gcm:1", "sdg:16.2"), ("gcm:1", "sdg:8.7"), ("gcm:2", "sdg:5"), ("gcm:23", "sdg:5"),
+                   ("gcm:6", "sdg:10.7")}
     assert all(r["mapping_justification"] == "semapv:ManualMappingCuration" for r in sssom_rows(kg))
 
 
