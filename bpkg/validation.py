@@ -547,6 +547,24 @@ def load_shapes(shapes_dir: Path = SHAPES_DIR) -> Graph:
     return shapes
 
 
+class _FocusIri(str):
+    """A focus node pySHACL takes as the IRI it is, whatever its scheme.
+
+    pySHACL (0.40) keeps a focus node as an IRI only when it starts with ``http:``,
+    ``https:``, ``urn:`` or ``file:``; anything else (``mailto:``, ``tag:``, ``doi:``,
+    ``ftp:``) it reads as a CURIE, and crashes on a URIRef (a TypeError, so a 500), or
+    expands it wrongly when the scheme happens to be a bound prefix (``schema:x``). This
+    string answers that check as an IRI; ``tests/test_validation.py`` pins the upstream
+    behaviour, so the day pySHACL reads IRIs as IRIs the workaround can go."""
+
+    def lower(self) -> str:
+        return "urn:" + str.lower(self)
+
+
+def _focus_for_pyshacl(focus):
+    return None if focus is None else [_FocusIri(f) for f in focus]
+
+
 class Validator:
     """Validation against one loaded knowledge graph. Thread-safe: one run at a time."""
 
@@ -622,7 +640,7 @@ class Validator:
 
         conforms, report, text = pyshacl.validate(
             data, shacl_graph=self.shapes, inference="none", inplace=True, advanced=False,
-            allow_warnings=True, allow_infos=True, focus_nodes=focus, do_owl_imports=False)
+            allow_warnings=True, allow_infos=True, focus_nodes=_focus_for_pyshacl(focus), do_owl_imports=False)
         if not isinstance(report, Graph):
             raise RuntimeError(f"pySHACL could not run the shapes: {text}")
         return self._results(report)
