@@ -88,8 +88,8 @@ def run_query(name: str):
                       params=[p.as_dict() for p in query.params])
     except SparqlError as exc:
         response = _error(exc.status, exc.message)
-        if exc.status == 503:
-            response.headers["Retry-After"] = "1"
+        if exc.status in (429, 503):
+            response.headers["Retry-After"] = str(exc.retry_after or 1)
         return response
     response.headers["Vary"] = "Accept"
     return response

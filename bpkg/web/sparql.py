@@ -29,8 +29,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
-from ..sparql import (Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare, run,
-                      run_update, worker_pool)
+from ..sparql import (Admission, Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare,
+                      run, run_update, worker_pool)
 from ..store import ROOT
 from . import get_kg
 
@@ -83,6 +83,12 @@ def start_workers(app) -> None:
         pool = pool_for(target, limits())
         if pool is not None:
             pool.start()
+
+
+def admission() -> Admission:
+    """The app's query slots (:mod:`bpkg.sparql.admission`)."""
+    with _cache_lock:
+        return current_app.extensions.setdefault("bpkg-admission", Admission(limits()))
 
 
 def result_cache() -> ResultCache | None:
@@ -146,7 +152,8 @@ def answer_query(req: Request, key_text: str | None = None, bindings: dict | Non
         if hit is not None:
             body, content_type = hit
             return Response(body, content_type=content_type, headers={**headers, "X-BPKG-Cache": "hit"})
-    result = run(target, plan, req, cap, pool=pool_for(target, cap) if pooled else None)
+    with admission().slot(request.remote_addr or "") as go_long:
+        result = run(target, plan, req, cap, pool=pool_for(target, cap) if pooled else None, on_long=go_long)
     response = Response(result.body, content_type=result.content_type)
     response.headers["X-BPKG-Dataset-Version"] = version
     if result.truncated:
@@ -157,6 +164,12 @@ def answer_query(req: Request, key_text: str | None = None, bindings: dict | Non
         response.headers["ETag"] = tag
         response.headers["X-BPKG-Cache"] = "miss"
     return response
+
+
+def error_response(exc: SparqlError) -> Response:
+    """A refusal as plain text; 503 and 429 say when to come back."""
+    retry = exc.retry_after if exc.retry_after is not None else 1 if exc.status in (429, 503) else None
+    return _text(exc.status, exc.message, **({"Retry-After": str(retry)} if retry is not None else {}))
 
 
 def _text(status: int, message: str, **headers) -> Response:
@@ -267,8 +280,7 @@ def _serve(target: Target, sandbox: ox.Store | None) -> Response:
         # The sandbox store changes with every update: a one-shot child sees it as it is now.
         result = execute(target, req, limits())
     except SparqlError as exc:
-        headers = {"Retry-After": "1"} if exc.status == 503 else {}
-        return _text(exc.status, exc.message, **headers)
+        return error_response(exc)
     except RequestEntityTooLarge:
         return _text(413, f"the request body is larger than {request.max_content_length} bytes")
     response = Response(result.body, content_type=result.content_type)
