@@ -41,7 +41,8 @@ def _evaluate(target: Target, job: dict) -> tuple[dict, bytes]:
     decision = None
     if not job.get("parsed"):  # the gate's parse, before the engine (or an external store) sees the text
         try:
-            decision = decide(job["query"], target.graph_names, job["base_iri"])
+            decision = decide(job["query"], target.graph_names, job["base_iri"],
+                              shared_store=getattr(target.store, "needs_network", False))
         except Unparsable as refused:
             raise SparqlError(400, _engine_syntax_message(target, job) or refused.message) from None
         job = {**job, **decision}

@@ -293,11 +293,13 @@ class Unparsable(SparqlError):
 _QUERY_NODES = {"SelectQuery": "SELECT", "ConstructQuery": "CONSTRUCT", "DescribeQuery": "DESCRIBE", "AskQuery": "ASK"}
 
 
-def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None) -> dict:
+def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, shared_store: bool = False) -> dict:
     """May this (screened) query run? Decided on rdflib's parse of SPARQL 1.1: returns the
     form and the graphs named by FROM/FROM NAMED; raises SparqlError 400 for anything
-    that is not a query, uses SERVICE, or names a graph (FROM, FROM NAMED, GRAPH) that the
-    dataset does not hold. Run where it can be killed: pyparsing is slow on large texts."""
+    that is not a query, uses SERVICE, or names with FROM or FROM NAMED a graph that the
+    dataset does not hold. ``shared_store`` (an external store, which may hold other
+    graphs too): ``GRAPH <iri>`` outside the dataset is refused as well; on our own store
+    such a graph is simply empty. Run where it can be killed: pyparsing is slow on large texts."""
     from pyparsing import ParseException
     from rdflib.plugins.sparql.algebra import translatePrologue
     from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
@@ -345,7 +347,7 @@ def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None) 
                     default.append(graph("FROM", node["default"]))
                 else:
                     named.append(graph("FROM NAMED", node["named"]))
-            elif node.name == "GraphGraphPattern" and not isinstance(node["term"], Variable):
+            elif node.name == "GraphGraphPattern" and shared_store and not isinstance(node["term"], Variable):
                 graph("GRAPH", node["term"])
     except SparqlError:
         raise

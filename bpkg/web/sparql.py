@@ -32,7 +32,7 @@ from ..namespaces import PREFIXES, sparql_prologue
 from ..sparql import (Admission, Limits, Request, SparqlError, Target, execute, expand_unicode_escapes, lex, prepare,
                       run, run_update, worker_pool)
 from ..store import ROOT
-from . import get_kg
+from . import get_kg, hygiene
 
 bp = Blueprint("sparql", __name__)
 
@@ -204,7 +204,7 @@ def _body_text() -> str:
 
 def read_operation() -> tuple[str | None, str | None]:
     """('query'|'update'|None, text) from GET, POST form or POST direct."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD: the same answer without its body
         if request.args.getlist("update"):
             raise SparqlError(400, "an update must be sent with POST, never GET")
         return ("query", _one(request.args.getlist("query"), "query")) if "query" in request.args else (None, None)
@@ -249,8 +249,13 @@ def endpoint():
 @bp.route("/sandbox/<token>/sparql", methods=["GET", "POST", "OPTIONS"])
 def sandbox_endpoint(token: str):
     expected = _setting("SPARQL_UPDATE_TOKEN")
-    if not (_setting("SPARQL_UPDATE_ENABLED") and expected and len(expected) >= 16
-            and hmac.compare_digest(token.encode(), str(expected).encode())):
+    if not (_setting("SPARQL_UPDATE_ENABLED") and expected and len(expected) >= 16):
+        return _text(404, "not found")
+    throttled = hygiene.auth_throttled()
+    if throttled is not None:
+        return throttled
+    if not hmac.compare_digest(token.encode(), str(expected).encode()):
+        hygiene.auth_failed("sandbox")
         return _text(404, "not found")
     store = sandbox_store()
     names = frozenset(g.value for g in store.named_graphs() if isinstance(g, ox.NamedNode))

@@ -33,7 +33,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 
 from .. import formats, staging, validation
 from ..validation import SubmissionError
-from . import get_kg
+from . import get_kg, hygiene
 from .validate import FORM_TYPES, _limit, _read_submission, _too_large
 
 bp = Blueprint("submissions", __name__)
@@ -76,11 +76,16 @@ def _guard():
     token = _token()
     if token is None:
         return _problem(404, "not-found", "not found")
+    throttled = hygiene.auth_throttled()  # too many wrong tokens from this address: 429
+    if throttled is not None:
+        return throttled
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
+        hygiene.auth_failed("submissions")
         return _problem(401, "unauthorised", "send the staging token as 'Authorization: Bearer <token>'",
                         **{"WWW-Authenticate": 'Bearer realm="bpkg submissions"'})
     if not hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8")):
+        hygiene.auth_failed("submissions")
         return _problem(403, "forbidden", "the token is not the staging token")
     return None
 

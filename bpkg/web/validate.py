@@ -135,10 +135,11 @@ def link(term) -> Markup:
     if not isinstance(term, URIRef):
         return escape(display(term))
     text = str(term)
-    base = current_app.config.get("PUBLIC_BASE", "https://w3id.org/bpkg/")
     if text.startswith(validation.SKOLEM):
         return escape(display(term))
-    href = request.script_root + "/" + text[len(base):] if text.startswith(base) else text
+    from .resources import local_path
+
+    href = local_path(text) or text
     return Markup('<a href="{}" title="{}">{}</a>').format(href, text, display(term))
 
 
