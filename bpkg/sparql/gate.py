@@ -242,19 +242,23 @@ _plans_lock = threading.Lock()
 _PLAN_CACHE_SIZE = 1024
 
 
-def _plan_key(target: Target, req: Request, limits: Limits) -> tuple:
-    return (req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
+def _plan_key(target: Target, req: Request, limits: Limits, text: str | None = None) -> tuple:
+    return (text or req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
 
 
 def remember(target: Target, req: Request, limits: Limits, decision: dict) -> None:
-    """Keep the parse's decision (from :func:`decide`, made in a query process) for this text."""
-    key = _plan_key(target, req, limits)
-    with _plans_lock:
-        plan = _plans.get(key)
-        if plan is None or plan.parsed:
-            return
-        _plans[key] = Plan(plan.query, decision["form"], tuple(decision["from_default"]),
-                           tuple(decision["from_named"]), None, True)
+    """Keep the parse's decision (from :func:`decide`, made in a query process) for this
+    text, and for its named query's template."""
+    for text in filter(None, (req.query, req.template)):
+        key = _plan_key(target, req, limits, text)
+        with _plans_lock:
+            plan = _plans.get(key)
+            if plan is not None and plan.parsed:
+                continue
+            _plans[key] = Plan(plan.query if plan is not None else text, decision["form"],
+                               tuple(decision["from_default"]), tuple(decision["from_named"]), None, True)
+            while len(_plans) > _PLAN_CACHE_SIZE:
+                _plans.popitem(last=False)
 
 
 def prepare(target: Target, req: Request, limits: Limits) -> Plan:
@@ -275,6 +279,11 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
             _plans[key] = plan
             while len(_plans) > _PLAN_CACHE_SIZE:
                 _plans.popitem(last=False)
+    if not plan.parsed and req.template:
+        with _plans_lock:
+            decided = _plans.get(_plan_key(target, req, limits, req.template))
+        if decided is not None and decided.parsed:
+            plan = Plan(plan.query, decided.form, decided.from_default, decided.from_named, None, True)
     if plan.family is None:
         return plan
     try:

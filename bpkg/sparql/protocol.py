@@ -18,7 +18,7 @@ class Limits:
     memory_mb: int = 2048  # extra address space a query process may use
     max_workers: int = 4  # queries evaluated at once in the quick lane; more wait (queue_wait), then get 503
     max_long: int = 4  # queries still running after long_after s, moved to the long lane (lowest CPU priority)
-    long_after: float = 0.25  # seconds before a query counts as long-running
+    long_after: float = 0.5  # seconds before a query counts as long-running
     long_per_client: int = 2  # long-running queries one client address may have at once
     queue_wait: float = 1.0  # longest wait for a quick-lane slot before 503 + Retry-After
     max_waiting: int = 16  # requests waiting for a slot at once; more get 503 at once
@@ -78,3 +78,6 @@ class Request:
     default_graphs: list[str] = field(default_factory=list)
     named_graphs: list[str] = field(default_factory=list)
     base_iri: str | None = None
+    # A named query's own text, when ``query`` is that text with a VALUES block of terms
+    # serialised by pyoxigraph (no keyword can hide there): the template's parse decides.
+    template: str | None = None

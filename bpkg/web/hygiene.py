@@ -97,7 +97,12 @@ def _utf8(raw: bytes) -> bool:
 
 def _refuse_invalid_utf8():
     environ = request.environ
-    path = environ.get("PATH_INFO", "").encode("latin-1", "replace")
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")  # as sent, still percent-encoded
+    if raw:
+        raw_path = raw.split("?", 1)[0].encode("latin-1", "replace")
+        path = urllib.parse.unquote_to_bytes(raw_path)
+    else:
+        path = environ.get("PATH_INFO", "").encode("latin-1", "replace")
     query = environ.get("QUERY_STRING", "").encode("latin-1", "replace")
     bad = None
     if not _utf8(path):

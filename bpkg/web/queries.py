@@ -81,7 +81,7 @@ def run_query(name: str):
     try:
         bound = library.bindings(query, values)
         req = Request(query=library.bound_text(query, values), accept=request.headers.get("Accept"),
-                      format=request.args.get("format"))
+                      format=request.args.get("format"), template=query.text)
         response = answer_query(req, key_text=query.text, bindings={k: str(v) for k, v in bound.items()})
     except library.ParameterError as exc:
         return _error(400, str(exc), param=exc.param,

@@ -78,6 +78,9 @@ def pool_for(target: Target, cap: Limits):
 
 def start_workers(app) -> None:
     """Fork the query workers now, from the loaded, still single-threaded server."""
+    from ..sparql import decide
+
+    decide("ASK {}", frozenset())  # the gate's parser, imported once here and shared by every worker
     with app.app_context():
         target = Target.of(get_kg())
         pool = pool_for(target, limits())
