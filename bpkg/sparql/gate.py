@@ -295,6 +295,13 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
 
 # -- 2b. the parse (in the query process) ------------------------------------------------
 
+# Whether a query uses SERVICE, names a graph or is an update shows in these letters: no
+# SPARQL parser can read a keyword that is not spelt out in the text (escapes are expanded
+# before this). A text without any of them, in any case and anywhere (strings, IRIs and
+# names included), cannot use what the parse looks for, whatever the tokenisation.
+_PARSE_NEEDED = re.compile("|".join(sorted({"SERVICE", "FROM", "NAMED", "GRAPH"} | UPDATE_KEYWORDS)), re.I)
+
+
 class Unparsable(SparqlError):
     """The gate's parser cannot read the query: refused, whatever the engine would do."""
 
@@ -303,12 +310,17 @@ _QUERY_NODES = {"SelectQuery": "SELECT", "ConstructQuery": "CONSTRUCT", "Describ
 
 
 def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, shared_store: bool = False) -> dict:
-    """May this (screened) query run? Decided on rdflib's parse of SPARQL 1.1: returns the
+    """May this (screened) query run? Decided on rdflib's parse of SPARQL 1.1 (skipped when
+    the text cannot use what the parse looks for, see ``_PARSE_NEEDED``): returns the
     form and the graphs named by FROM/FROM NAMED; raises SparqlError 400 for anything
     that is not a query, uses SERVICE, or names with FROM or FROM NAMED a graph that the
     dataset does not hold. ``shared_store`` (an external store, which may hold other
     graphs too): ``GRAPH <iri>`` outside the dataset is refused as well; on our own store
     such a graph is simply empty. Run where it can be killed: pyparsing is slow on large texts."""
+    if not _PARSE_NEEDED.search(text):
+        form = next((t.text.upper() for t in lex(text) if t.kind == "word" and t.text.upper() in FORMS), None)
+        if form is not None:  # nothing to refuse or resolve: the engine parses it next (syntax errors from there)
+            return {"form": form, "from_default": [], "from_named": []}
     from pyparsing import ParseException
     from rdflib.plugins.sparql.algebra import translatePrologue
     from rdflib.plugins.sparql.parser import parseQuery, parseUpdate

@@ -164,9 +164,9 @@ def _union(branches: int, sep: str = "UNION") -> str:
 
 EXTREME_QUERIES = {
     # name: (method, query text or bytes, expected statuses, a word the message must contain)
-    "get-invalid-utf8": ("get-raw", "ASK%20%7B%7D%FF%FE", [400], "syntax"),
-    "get-overlong-utf8": ("get-raw", "ASK%20%7B%7D%C0%AF", [400], "syntax"),
-    "form-invalid-utf8": ("form-raw", b"query=ASK+%7B%7D%FF", [400], "syntax"),
+    "get-invalid-utf8": ("get-raw", "ASK%20%7B%7D%FF%FE", [400], "UTF-8"),
+    "get-overlong-utf8": ("get-raw", "ASK%20%7B%7D%C0%AF", [400], "UTF-8"),
+    "form-invalid-utf8": ("form-raw", b"query=ASK+%7B%7D%FF", [400], "UTF-8"),
     "direct-surrogate-utf8": ("direct", b"ASK { } # \xed\xa0\x80", [400], "UTF-8"),
     "direct-truncated-utf8": ("direct", b"ASK { } # \xe2\x82", [400], "UTF-8"),
     "get-1-MB": ("get", "ASK {}" + " " * (1 << 20), [431, 414, 413], "exceeds"),
