@@ -18,7 +18,7 @@ class Limits:
     memory_mb: int = 2048  # extra address space a query process may use
     max_workers: int = 4  # queries evaluated at once in the quick lane; more wait (queue_wait), then get 503
     max_long: int = 4  # queries still running after long_after s, moved to the long lane (lowest CPU priority)
-    long_after: float = 0.5  # seconds before a query counts as long-running
+    long_after: float = 1.0  # seconds before a query counts as long-running
     long_per_client: int = 2  # long-running queries one client address may have at once
     queue_wait: float = 1.0  # longest wait for a quick-lane slot before 503 + Retry-After
     max_waiting: int = 16  # requests waiting for a slot at once; more get 503 at once
