@@ -139,6 +139,13 @@ class SubmissionError(Exception):
         return {"error": self.kind, "message": self.message, "source": self.source,
                 "line": self.line, "column": self.column, "status": self.status}
 
+    def __reduce__(self):  # crosses a process boundary whole (the web layer validates in a child)
+        return (_submission_error, (self.message, self.source, self.line, self.column, self.status, self.kind))
+
+
+def _submission_error(message, source, line, column, status, kind) -> SubmissionError:
+    return SubmissionError(message, source=source, line=line, column=column, status=status, kind=kind)
+
 
 # -- Submissions -----------------------------------------------------------------
 
@@ -184,7 +191,7 @@ def parse_submission(data: bytes | str, *, media_type: str | None = None, filena
             source=source, status=415, kind="unknown-format")
     text = _decode(raw, source)
     _refuse_hostile(text, fmt, source)
-    _check_syntax(text, fmt, source)
+    _check_syntax(text, fmt, source, max_triples)
     graph, lines = _parse_with_lines(text, fmt, source)
     if len(graph) > max_triples:
         raise SubmissionError(
@@ -233,6 +240,33 @@ def _refuse_hostile(text: str, fmt: Format, source: str) -> None:
                 f"JSON-LD that loads a context from elsewhere ({where}) is refused: the validator never "
                 "fetches anything. Put the context inline as an object",
                 source=source, kind="refused")
+        contexts = _count_contexts(doc)
+        if contexts > MAX_JSONLD_CONTEXTS:
+            raise SubmissionError(
+                f"the JSON-LD document has {contexts:,} @context entries; the limit is {MAX_JSONLD_CONTEXTS} "
+                "(context processing is costly): declare one context at the top", source=source, status=413,
+                kind="too-large")
+
+
+MAX_JSONLD_CONTEXTS = 50  # @context objects (and their term definitions) processed per document
+
+
+def _count_contexts(doc) -> int:
+    """Context entries a JSON-LD processor would have to process: every @context, each term it defines."""
+    count, stack = 0, [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "@context":
+                    for ctx in value if isinstance(value, list) else [value]:
+                        count += 1
+                        if isinstance(ctx, dict):
+                            count += sum(isinstance(v, dict) for v in ctx.values())  # scoped and expanded terms
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return count
 
 
 def _remote_context(node) -> str | None:
@@ -256,11 +290,16 @@ def _remote_context(node) -> str | None:
     return None
 
 
-def _check_syntax(text: str, fmt: Format, source: str) -> None:
-    """pyoxigraph's parsers are strict and give exact positions; rdflib's give lines at best."""
+def _check_syntax(text: str, fmt: Format, source: str, max_triples: int = DEFAULT_MAX_TRIPLES) -> None:
+    """pyoxigraph's parsers are strict and give exact positions; rdflib's give lines at best.
+    The triple cap is enforced here, while pyoxigraph streams (a 1 MiB file of ``[]``
+    holds 349k triples: rdflib would take many seconds and gigabytes to find out)."""
     try:
-        for _ in ox.parse(text.encode("utf-8"), format=fmt.ox, base_iri=BASE_IRI):
-            pass
+        for n, _ in enumerate(ox.parse(text.encode("utf-8"), format=fmt.ox, base_iri=BASE_IRI), 1):
+            if n > max_triples:
+                raise SubmissionError(
+                    f"the submission has more than {max_triples:,} triples, the limit for one validation; "
+                    "split it into smaller files", source=source, status=413, kind="too-large")
     except SyntaxError as exc:
         message = str(exc.msg if getattr(exc, "msg", None) else exc)
         message = re.sub(r"^Parser error at line \d+ (between columns \d+ and \d+|column \d+): ", "", message)

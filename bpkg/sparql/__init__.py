@@ -41,11 +41,11 @@ from .gate import (FORMS, SERVICE_REFUSED, UPDATE_REFUSED, Plan, Token, decide, 
                    prepare, remember, screen, syntax_message, tokens)
 from .protocol import Limits, Request, Result, SparqlError, Target
 from .sandbox import run_update
-from .workers import (WorkerPool, isolate_network, network_isolation_available, run_isolated, shutdown_pools,
+from .workers import (WorkerPool, call_isolated, isolate_network, network_isolation_available, run_isolated, shutdown_pools,
                       worker_pool)
 
 __all__ = ["Admission", "FORMS", "Limits", "Plan", "Request", "Result", "SERVICE_REFUSED", "SparqlError", "Target", "Token",
-           "UPDATE_REFUSED", "WorkerPool", "decide", "execute", "expand_unicode_escapes", "gate", "isolate_network", "lex", "network_isolation_available",
+           "UPDATE_REFUSED", "WorkerPool", "call_isolated", "decide", "execute", "expand_unicode_escapes", "gate", "isolate_network", "lex", "network_isolation_available",
            "prepare", "run", "run_isolated", "run_update", "screen", "shutdown_pools", "syntax_message", "tokens",
            "worker_pool"]
 

@@ -9,6 +9,7 @@ import concurrent.futures
 import ctypes
 import json
 import os
+import pickle
 import queue
 import resource
 import select
@@ -194,15 +195,16 @@ _slots: dict[int, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
 
-def _slot(limits: Limits) -> threading.BoundedSemaphore:
+def _slot(limits: Limits, lane: str) -> threading.BoundedSemaphore:
     with _slots_lock:
-        return _slots.setdefault(limits.max_workers, threading.BoundedSemaphore(limits.max_workers))
+        return _slots.setdefault((lane, limits.max_workers), threading.BoundedSemaphore(limits.max_workers))
 
 
-def run_isolated(job, limits: Limits) -> tuple[dict, bytes]:
+def run_isolated(job, limits: Limits, lane: str = "query") -> tuple[dict, bytes]:
     """Run ``job()`` (returns (header dict, body bytes)) in a forked child without network,
-    under the deadline; raises SparqlError 503 at the deadline, 400 if the child dies."""
-    slot = _slot(limits)
+    under the deadline; raises SparqlError 503 at the deadline, 400 if the child dies.
+    At most ``limits.max_workers`` such children per ``lane`` at once."""
+    slot = _slot(limits, lane)
     deadline = time.monotonic() + limits.timeout
     if not slot.acquire(timeout=limits.timeout):
         raise SparqlError(503, f"the server is busy ({limits.max_workers} queries running); try again shortly")
@@ -239,6 +241,26 @@ def run_isolated(job, limits: Limits) -> tuple[dict, bytes]:
         return frame
     finally:
         slot.release()
+
+
+def call_isolated(fn, limits: Limits, lane: str):
+    """``fn()`` in a disposable process (no network, the memory cap, killed at the deadline):
+    its return value, or the exception it raised, comes back pickled. For work that must not
+    hold the server's memory or threads, such as a validation."""
+    def job():
+        try:
+            outcome = ("returned", fn())
+        except Exception as exc:  # noqa: BLE001 (the caller sees it raised as it was)
+            outcome = ("raised", exc)
+        return {"status": 200}, pickle.dumps(outcome)
+
+    header, body = run_isolated(job, limits, lane)
+    if header["status"] != 200:
+        raise SparqlError(header["status"], header["message"])
+    how, value = pickle.loads(body)
+    if how == "raised":
+        raise value
+    return value
 
 
 # Pooled: long-lived workers forked from the loaded server (the web endpoint).

@@ -9,6 +9,13 @@ or JSON-LD, or an HTML page. ``?format=json|turtle|jsonld|html`` overrides Accep
 
 All the work is :func:`bpkg.validation.validate`; this module only reads requests and
 renders answers. Bad input gets a 4xx that says what to do, never a 5xx.
+
+Each validation runs in a disposable process (:func:`bpkg.sparql.call_isolated`): no
+network, ``VALIDATE_MEMORY_MB`` of extra memory, killed after ``VALIDATE_TIMEOUT`` s (503),
+at most ``VALIDATE_PARALLEL`` at once. The server keeps the parsed shapes and the bundled
+graph's own results (computed once, here) and shares them with every child; whatever a
+submission costs in memory ends with its process, and validations of different
+documents run side by side.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from markupsafe import Markup, escape
 from rdflib import URIRef
 
 from .. import validation
+from ..sparql import Limits, SparqlError, call_isolated
 from ..validation import FORMATS, MEDIA_TYPES, SubmissionError, display
 from . import get_kg
 
@@ -32,6 +40,28 @@ REPORT_TYPES = {  # media type -> report format
     "text/html": "html",
 }
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+VALIDATE_DEFAULTS = {"VALIDATE_TIMEOUT": 15.0, "VALIDATE_MEMORY_MB": 1024, "VALIDATE_PARALLEL": 4}
+
+
+def _bounds() -> Limits:
+    config = {k: current_app.config.get(k, v) for k, v in VALIDATE_DEFAULTS.items()}
+    return Limits(timeout=float(config["VALIDATE_TIMEOUT"]), memory_mb=int(config["VALIDATE_MEMORY_MB"]),
+                  max_workers=int(config["VALIDATE_PARALLEL"]))
+
+
+def _validate_bounded(kg, data, **kwargs):
+    validator = validation.validator_for(kg)
+    validator.validate_bundled()  # the baseline, computed once in the server and inherited by every child
+    try:
+        return call_isolated(lambda: validation.validate(kg, data, **kwargs), _bounds(), lane="validation")
+    except SparqlError as exc:
+        raise SubmissionError(exc.message.replace("the query", "the validation"), status=exc.status,
+                              kind="busy" if exc.status == 503 else "failed") from None
+    except MemoryError:
+        raise SubmissionError(f"validating the submission needed more than {_bounds().memory_mb} MB; split it "
+                              "into smaller files", status=413, kind="too-large") from None
 
 
 def _limit() -> int:
@@ -65,8 +95,8 @@ def submit():
         return _error(_too_large(request.content_length), answer)
     try:
         data, media_type, filename, fmt, pasted = _read_submission()
-        report = validation.validate(get_kg(), data, media_type=media_type, filename=filename, fmt=fmt,
-                                     source=filename or "the submission", max_bytes=_limit())
+        report = _validate_bounded(get_kg(), data, media_type=media_type, filename=filename, fmt=fmt,
+                                   source=filename or "the submission", max_bytes=_limit())
     except SubmissionError as exc:
         return _error(exc, answer)
     if answer == "json":
@@ -125,7 +155,9 @@ def _error(exc: SubmissionError, answer: str):
         html = render_template("validate.html", formats=FORMATS, limit=_limit(), report=None, error=exc,
                                pasted=pasted, chosen=request.form.get("format", "turtle"))
         return Response(html, status=exc.status, mimetype="text/html")
-    return Response(json.dumps(exc.as_dict(), indent=2) + "\n", status=exc.status, mimetype="application/json")
+    headers = {"Retry-After": "2"} if exc.status == 503 else {}
+    return Response(json.dumps(exc.as_dict(), indent=2) + "\n", status=exc.status, mimetype="application/json",
+                    headers=headers)
 
 
 # -- HTML helpers ----------------------------------------------------------------

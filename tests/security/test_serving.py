@@ -426,3 +426,97 @@ def test_failed_tokens_are_throttled_and_logged(kg, caplog):
     r = client.get("/submissions", headers={"Authorization": "Bearer " + "s" * 20})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1  # even the right token waits its turn
     assert sum("failed submissions token" in rec.getMessage() for rec in caplog.records) == 5
+
+
+# -- 4. bounded validation ----------------------------------------------------------------------
+
+FLOOD = ("@prefix : <urn:x:> .\n" + "[] :p [] .\n" * 100_000).encode()[: 1024 * 1024 - 16]
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _warm_validator(base: str) -> None:
+    example = (Path(__file__).resolve().parents[2] / "examples" / "project.ttl").read_bytes()
+    assert requests.post(base + "/validate", data=example, headers={"Content-Type": "text/turtle"},
+                         timeout=120).status_code == 200  # the server's validator and baseline are built
+
+
+def test_a_one_mebibyte_triple_flood_gets_413_within_a_second(live_server):
+    _warm_validator(live_server)
+    start = time.monotonic()
+    r = requests.post(live_server + "/validate", data=FLOOD, headers={"Content-Type": "text/turtle"}, timeout=30)
+    assert r.status_code == 413 and time.monotonic() - start < 1.0, (r.status_code, r.text[:200])
+    assert "triples" in r.json()["message"]
+
+
+def test_a_context_per_node_json_ld_document_is_refused_at_once(live_server):
+    import json
+
+    nodes = [{"@context": {"p": {"@id": f"urn:p{i}"}}, "@id": f"urn:n{i}", "p": "x"} for i in range(5000)]
+    _warm_validator(live_server)
+    start = time.monotonic()
+    r = requests.post(live_server + "/validate", data=json.dumps({"@graph": nodes}),
+                      headers={"Content-Type": "application/ld+json"}, timeout=30)
+    assert r.status_code == 413 and time.monotonic() - start < 1.0, r.text[:200]
+    assert "@context" in r.json()["message"]
+
+
+@pytest.mark.slow
+def test_eight_concurrent_floods_leave_memory_and_queries_alone(default_server):
+    base, proc = default_server
+    _warm_validator(base)  # the validator is built: the baseline memory
+    before = _rss_kb(proc.pid)
+    floods = [threading.Thread(target=lambda: requests.post(base + "/validate", data=FLOOD, timeout=60,
+                                                            headers={"Content-Type": "text/turtle"}), daemon=True)
+              for _ in range(8)]
+    for t in floods:
+        t.start()
+    times = _timed(lambda: _assert_ok(requests.get(base + "/sparql", params={"query": "ASK { ?s ?p ?o }"},
+                                                   timeout=30)), 10)
+    for t in floods:
+        t.join(timeout=60)
+    after = _rss_kb(proc.pid)
+    assert after <= 1.2 * before, (before, after)
+    assert statistics.median(times) <= 0.25, times
+
+
+def test_a_validation_is_stopped_at_its_deadline_and_its_memory_cap():
+    from bpkg.sparql import call_isolated
+
+    start = time.monotonic()
+    with pytest.raises(SparqlError) as stopped:
+        call_isolated(lambda: time.sleep(30), Limits(timeout=0.5), lane="test")
+    assert stopped.value.status == 503 and time.monotonic() - start < 1.5
+    with pytest.raises(MemoryError):
+        call_isolated(lambda: bytearray(512 * 1024 * 1024), Limits(memory_mb=256), lane="test")
+    assert call_isolated(lambda: 6 * 7, Limits(), lane="test") == 42
+
+
+def test_validations_of_different_documents_run_side_by_side(kg):
+    """Two validations at once take far less than two in a row: nothing serialises them."""
+    from bpkg import validation
+    from bpkg.sparql import call_isolated
+
+    validation.validator_for(kg).validate_bundled()
+    doc = (Path(__file__).resolve().parents[2] / "examples" / "project-invalid.ttl").read_bytes()
+
+    def slow_validation():
+        report = validation.validate(kg, doc, filename="x.ttl")
+        time.sleep(1.0)  # stands for a long validation, without burning the shared CPU
+        return len(report.results)
+
+    results = []
+    start = time.monotonic()
+    threads = [threading.Thread(target=lambda: results.append(call_isolated(slow_validation, Limits(timeout=30),
+                                                                            lane="test"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results[0] == results[1] > 0
+    assert time.monotonic() - start < 2 * 1.0 + 1.0
