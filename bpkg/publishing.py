@@ -309,6 +309,15 @@ def cmd_export(args) -> int:
         print(f"error: {out} is a file, but several files must go into a folder", file=sys.stderr)
         return EXIT_USAGE
     kg = _load_or_exit(args.paths or None)  # after the cheap checks: loading takes seconds
+    if not args.paths:  # the bundled graph is published only as the validator accepts it
+        from .store import LoadError
+        from .validation import require_conformance
+
+        try:
+            require_conformance(kg)
+        except LoadError as exc:
+            print(f"error: {exc}\nerror: nothing was exported", file=sys.stderr)
+            return EXIT_USAGE
     for form in forms:
         data = render(kg, form)
         if out is None:

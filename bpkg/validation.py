@@ -579,11 +579,73 @@ class _PreparedQueryGraph(Graph):
 
 
 def load_shapes(shapes_dir: Path = SHAPES_DIR) -> Graph:
+    """The shapes graph; a file that does not parse raises bpkg.LoadError with its line."""
+    from .store import LoadError
+
     shapes = Graph()
     bind(shapes)
     for path in sorted(Path(shapes_dir).rglob("*.ttl")):
-        shapes.parse(path, format="turtle")
+        try:
+            shapes.parse(path, format="turtle")
+        except Exception as exc:  # rdflib raises many types; all mean "this shapes file cannot be read"
+            line = exc.lines + 1 if isinstance(getattr(exc, "lines", None), int) else getattr(exc, "lineno", None)
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise LoadError(path, f"the shapes file does not parse: {message}",
+                            line if isinstance(line, int) else None) from None
     return shapes
+
+
+def require_conformance(kg, shapes_dir: Path = SHAPES_DIR, cache_dir: Path | None = None) -> None:
+    """Refuse (bpkg.LoadError: file, line, message) a bundled graph the validator rejects:
+    shapes that do not parse, a violation, an ill-typed literal. Commands that serve or
+    export the graph call this first. A conforming result is remembered by the content
+    hash of the data and the shapes (``~/.cache/bpkg``), so a cold start does not pay the
+    validation again for files it has already accepted."""
+    import hashlib
+    import os
+
+    from .store import LoadError
+
+    digest = hashlib.sha256(kg.version.encode())
+    for path in sorted(Path(shapes_dir).rglob("*.ttl")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    cache_dir = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bpkg"
+    stamp = cache_dir / f"conforms-{digest.hexdigest()[:32]}"
+    if stamp.is_file():
+        return
+    validator = validator_for(kg) if Path(shapes_dir) == SHAPES_DIR else Validator(kg, shapes_dir)
+    report = validator.validate_bundled()
+    violations = [r for r in report.results if r.severity == "Violation"]
+    if violations:
+        first = violations[0]
+        path, line = _where_in_sources(kg, first.focus)
+        more = f" (and {len(violations) - 1} more; run `bpkg validate`)" if len(violations) > 1 else ""
+        raise LoadError(path, f"{display(first.focus)}: {first.message}{more}", line)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text("conforms\n")
+    except OSError:
+        pass  # no cache: the next start validates again
+
+
+def _where_in_sources(kg, focus) -> tuple[str, int | None]:
+    """The source file (and line) that describes ``focus``, for an error message."""
+    from .store import ROOT
+
+    found = kg.store.quads_for_pattern(ox.NamedNode(str(focus)), None, None) if isinstance(focus, URIRef) else []
+    graphs = {q.graph_name.value for q in found if isinstance(q.graph_name, ox.NamedNode)}
+    for source in kg.files:
+        if str(source.graph) in graphs:
+            path = ROOT / source.path
+            key = str(focus).rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+            try:
+                for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                    if str(focus) in text or (key and key in text):
+                        return source.path, number
+            except OSError:
+                pass
+            return source.path, None
+    return "kg/", None
 
 
 class _FocusIri(str):

@@ -48,6 +48,10 @@ def cmd_serve(args) -> int:
     config["PUBLIC_URL"] = args.public_url or os.environ.get("BPKG_PUBLIC_URL") or f"http://{args.host}:{args.port}/"
     try:
         app = create_app(config)
+        if not app.config.get("STORE"):  # an external store's data was checked by `bpkg load`
+            from ..validation import require_conformance
+
+            require_conformance(app.extensions["bpkg"])
     except (LoadError, StoreError) as exc:  # never serve a partial graph: say what is wrong, and stop
         print(f"error: {exc}\nerror: the server was not started", file=sys.stderr)
         return 2

@@ -136,7 +136,8 @@ def test_an_intact_copy_is_served(tmp_path):
         stop_server(proc)
 
 
-@pytest.mark.parametrize("case", ["syntax-error", "truncated", "not-utf8", "dangling-link", "missing-path"])
+@pytest.mark.parametrize("case", ["syntax-error", "truncated", "not-utf8", "dangling-link", "missing-path",
+                                  "violation", "ill-typed", "deleted-file"])
 def test_bad_data_stops_the_start(tmp_path, case):
     root = data_copy(tmp_path)
     kg = root / "kg"
@@ -160,10 +161,22 @@ def test_bad_data_stops_the_start(tmp_path, case):
         (kg / "memberships.ttl").unlink()
         (kg / "memberships.ttl").symlink_to(tmp_path / "nowhere.ttl")
         expected = ["memberships.ttl", "No such file"]
+    elif case == "violation":  # parses, but the validator rejects it
+        (kg / "projects-more.ttl").write_bytes((ROOT / "examples" / "project-invalid.ttl").read_bytes())
+        expected = ["kg/projects-more.ttl:", "project:example-labour-mobility-invalid"]
+    elif case == "ill-typed":
+        target = kg / "events.ttl"
+        target.write_text(target.read_text().replace('"2019-02-19"^^xsd:date', '"2019-02-30"^^xsd:date', 1))
+        assert "2019-02-30" in target.read_text()
+        expected = ["kg/events.ttl:", "2019-02-30"]
+    elif case == "deleted-file":
+        (kg / "states.ttl").unlink()
+        expected = ["MANIFEST:", "states.ttl", "missing"]
     else:
         paths.append(root / "kg-extra" / "events.ttl")
         expected = ["events.ttl", "no such file"]
-    code, stderr = refused_start(paths_env(*paths))
+    # A private cache: a conformance result remembered elsewhere must not hide the breakage.
+    code, stderr = refused_start({**paths_env(*paths), "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert code != 0
     for text in expected:
         assert text in stderr, stderr
