@@ -20,8 +20,8 @@ class Limits:
     max_long: int = 4  # queries still running after long_after s, moved to the long lane (lowest CPU priority)
     long_after: float = 1.0  # seconds before a query counts as long-running
     long_per_client: int = 2  # long-running queries one client address may have at once
-    queue_wait: float = 1.0  # longest wait for a quick-lane slot before 503 + Retry-After
-    max_waiting: int = 16  # requests waiting for a slot at once; more get 503 at once
+    queue_wait: float = 2.5  # longest wait for a quick-lane slot before 503 + Retry-After
+    max_waiting: int = 32  # requests waiting for a slot at once; more get 503 at once
     allow_network: bool = False  # True: run queries even where a worker cannot drop its network access
 
     @classmethod

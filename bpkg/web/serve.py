@@ -10,7 +10,7 @@ only run the application. What waitress leaves open is bounded here:
 * a connection idle for ``--idle-timeout`` s (10) is closed; a request whose headers
   have not all arrived ``HEADER_TIMEOUT`` s after they began, or whose body has not
   ``BODY_TIMEOUT`` s after that, is closed (slowloris);
-* ``--threads`` (32) application threads, more than the query slots can ever hold
+* ``--threads`` (48) application threads, more than the query slots can ever hold
   (quick + long + waiting, see :mod:`bpkg.sparql.admission`), so pages, static files and
   cached answers always find a thread.
 """
@@ -186,8 +186,8 @@ def register_cli(sub) -> None:
     p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
     p.add_argument("--store", metavar="URL", default=None,
                    help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
-    p.add_argument("--threads", type=int, default=32,
-                   help="application threads (default 32; queries never hold more than their slots)")
+    p.add_argument("--threads", type=int, default=48,
+                   help="application threads (default 48; queries never hold more than their slots)")
     p.add_argument("--connections", type=int, default=1000, help="open connections at once (default 1000)")
     p.add_argument("--idle-timeout", type=float, default=10.0,
                    help="seconds before an idle connection is closed (default 10)")

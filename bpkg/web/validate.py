@@ -12,7 +12,7 @@ renders answers. Bad input gets a 4xx that says what to do, never a 5xx.
 
 Each validation runs in a disposable process (:func:`bpkg.sparql.call_isolated`): no
 network, ``VALIDATE_MEMORY_MB`` of extra memory, killed after ``VALIDATE_TIMEOUT`` s (503),
-at most ``VALIDATE_PARALLEL`` at once. The server keeps the parsed shapes and the bundled
+at most ``VALIDATE_PARALLEL`` (2) at once. The server keeps the parsed shapes and the bundled
 graph's own results (computed once, here) and shares them with every child; whatever a
 submission costs in memory ends with its process, and validations of different
 documents run side by side.
@@ -42,7 +42,7 @@ REPORT_TYPES = {  # media type -> report format
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-VALIDATE_DEFAULTS = {"VALIDATE_TIMEOUT": 15.0, "VALIDATE_MEMORY_MB": 1024, "VALIDATE_PARALLEL": 4}
+VALIDATE_DEFAULTS = {"VALIDATE_TIMEOUT": 15.0, "VALIDATE_MEMORY_MB": 1024, "VALIDATE_PARALLEL": 2}
 
 
 def _bounds() -> Limits:
