@@ -115,6 +115,14 @@ def _write_frame(fd: int, header: dict, body: bytes = b"") -> None:
             view = view[os.write(fd, view):]
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """``fd`` has data (or end of file) within ``timeout`` s. poll, not select: with a
+    thousand client connections open, descriptors pass 1024, where select stops."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
     """``n`` bytes from ``fd`` (None at end of file); past ``deadline`` raises _Deadline."""
     buf = bytearray()
@@ -123,7 +131,7 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Deadline
-            if not select.select([fd], [], [], left)[0]:
+            if not _readable(fd, left):
                 continue
         chunk = os.read(fd, min(n - len(buf), 1 << 20))
         if not chunk:
@@ -387,7 +395,7 @@ class WorkerPool:
             except OSError:  # it died while idle: not this query's doing, try another
                 self._discard(worker, kill=True)
                 continue
-            if on_long is not None and not select.select([worker.fd], [], [], limits.long_after)[0]:
+            if on_long is not None and not _readable(worker.fd, limits.long_after):
                 try:
                     on_long()
                 except BaseException:

@@ -169,12 +169,10 @@ def _accept_backlog(listener) -> None:
     """Take every connection waiting in the listening socket's queue, so none is reset."""
     import select
 
+    poller = select.poll()
+    poller.register(listener.socket, select.POLLIN)
     for _ in range(100_000):
-        try:
-            ready = select.select([listener.socket], [], [], 0)[0]
-        except (OSError, ValueError):
-            return
-        if not ready:
+        if not poller.poll(0):
             return
         listener.handle_accept()
 
