@@ -99,6 +99,26 @@ def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False, a
     _limit_memory(memory_mb)
 
 
+def spawn_query_process(channel_fd: int, body, memory_mb: int, network: bool = False,
+                        allow_network: bool = False) -> int:
+    """The one way a disposable process is made, for a one-shot job and a pool worker alike:
+    fork; in the child become a query process (dies with the server, only ``channel_fd``
+    open, no network, capped memory), run ``body()`` and exit without running any of the
+    server's exit handlers. Returns the child's pid."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _become_query_process(channel_fd, memory_mb, network=network, allow_network=allow_network, parent=parent)
+            body()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
 class _Deadline(Exception):
     pass
 
@@ -218,18 +238,8 @@ def run_isolated(job, limits: Limits, lane: str = "query") -> tuple[dict, bytes]
         raise SparqlError(503, f"the server is busy ({limits.max_workers} queries running); try again shortly")
     try:
         read_fd, write_fd = os.pipe()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 0
-            try:
-                _become_query_process(write_fd, limits.memory_mb, allow_network=limits.allow_network,
-                                      parent=parent)
-                _write_frame(write_fd, *_outcome(job))
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
+        pid = spawn_query_process(write_fd, lambda: _write_frame(write_fd, *_outcome(job)), limits.memory_mb,
+                                  allow_network=limits.allow_network)
         os.close(write_fd)
         try:
             frame = _read_frame(read_fd, deadline, limits.max_bytes)
@@ -488,19 +498,9 @@ class WorkerPool:
 
     def _fork(self) -> _Worker:
         ours, theirs = socket.socketpair()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 0
-            try:
-                _become_query_process(theirs.fileno(), self.memory_mb,
-                                      network=getattr(self.target.store, "needs_network", False),
-                                      allow_network=self.allow_network, parent=parent)
-                _worker_loop(theirs.fileno(), self.target)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
+        pid = spawn_query_process(theirs.fileno(), lambda: _worker_loop(theirs.fileno(), self.target), self.memory_mb,
+                                  network=getattr(self.target.store, "needs_network", False),
+                                  allow_network=self.allow_network)
         theirs.close()
         return _Worker(pid, ours)
 
