@@ -29,8 +29,10 @@ Updates exist only for the explicitly enabled test sandbox (:func:`run_update`);
 never touch the bundled graph.
 
 Modules: ``protocol`` (request, target, limits, result, error), ``gate`` (steps 1 and 2),
-``workers`` (step 3), ``evaluate`` (step 4, run inside a query process), ``sandbox``
-(updates). This module is the public surface.
+``admission`` (who may run a query now: quick and long lanes, a share per client),
+``workers`` (step 3: :func:`spawn_query_process`, the one way a disposable process is
+made, for one-shot jobs, validations and the pool), ``evaluate`` (step 4, run inside a
+query process), ``sandbox`` (updates). This module is the public surface.
 """
 
 from __future__ import annotations
