@@ -223,6 +223,12 @@ def cmd_export(args) -> int:
         print(f"error: {out} is a file, but several files must go into a folder", file=sys.stderr)
         return EXIT_USAGE
     kg = load_or_exit(args.paths or None)  # after the cheap checks: loading takes seconds
+    if not args.paths:  # the bundled graph is published only as the validator accepts it
+        try:
+            validation.require_conformance(kg)
+        except LoadError as exc:
+            print(f"error: {exc}\nerror: nothing was exported", file=sys.stderr)
+            return EXIT_USAGE
     for form in forms:
         data = publishing.render(kg, form)
         if out is None:
@@ -449,7 +455,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
     p.add_argument("--store", metavar="URL", default=None,
                    help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
-    p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
+    p.add_argument("--threads", type=int, default=48,
+                   help="application threads (default 48; queries never hold more than their slots)")
+    p.add_argument("--connections", type=int, default=1000, help="open connections at once (default 1000)")
+    p.add_argument("--idle-timeout", type=float, default=10.0,
+                   help="seconds before an idle connection is closed (default 10)")
+    p.add_argument("--public-url", default=None, metavar="URL",
+                   help="the URL clients reach this server by (env BPKG_PUBLIC_URL; default http://HOST:PORT/); "
+                        "every URL the site writes uses it, never the request's Host header")
     p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
     p.add_argument("--grace", type=float, default=30.0,
                    help="on SIGTERM/SIGINT, seconds to let requests in flight finish (default 30)")

@@ -31,11 +31,16 @@ SETTINGS = (
     Setting("KG_PATHS", None, "files or folders to load; None = the bundled ontology/ and kg/"),
     Setting("STORE", None, "URL of an external SPARQL store to serve from instead (bpkg serve --store)"),
     Setting("PUBLIC_BASE", "https://w3id.org/bpkg/", "the base IRI this server answers for (/id/... pages)"),
+    Setting("PUBLIC_URL", None, "the URL clients reach this server by (bpkg serve --public-url; default the address "
+                                "it listens on); every URL the site writes uses it, never the Host header"),
     Setting("MAX_CONTENT_LENGTH", 10 * 1024 * 1024, "largest request body, in bytes (Flask's own setting)"),
     Setting("QUERIES_DIR", str(QUERY_DIR), "the named query library"),
     Setting("SHAPES_PATH", "shapes", "the SHACL shapes, for /validate and /shapes alike (relative: from the project root)"),
     Setting("YASGUI_DIR", str(npm_file("@zazuko/yasgui", "build/yasgui.min.js").parent), "the query editor's files"),
     Setting("VALIDATE_MAX_BYTES", VALIDATE_MAX_BYTES, "largest submission to /validate and /submissions, in bytes"),
+    Setting("VALIDATE_TIMEOUT", 15.0, "seconds a /validate run may take (in a disposable process, then killed)"),
+    Setting("VALIDATE_MEMORY_MB", 1024, "extra memory a /validate run may use, in MB"),
+    Setting("VALIDATE_PARALLEL", 2, "/validate runs at once; more wait, then get 503"),
     Setting("DATA_DIR", None, "where submissions are kept (SQLite); None: BPKG_DATA_DIR's default folder when "
                               "submissions are on (see bpkg.submissions.default_data_dir)"),
     Setting("SUBMITTER_TOKENS", None, "comma-separated bearer tokens of submitters (at least 16 characters each)"),

@@ -27,6 +27,7 @@ class ShapesBundle:
     files: list[str]  # the files read, relative to the project root where they are inside it
     errors: list[str]  # "file: message" for each file that does not parse
     digest: str  # of names and bytes: an ETag for the rules
+    failures: list[tuple[str, str, int | None]] = ()  # (file, message, line) for each of those
 
     def checked(self) -> "ShapesBundle":
         """This bundle, or ShapesError if a file did not parse."""
@@ -39,7 +40,7 @@ def load_shapes(folder: Path | str = SHAPES_DIR) -> ShapesBundle:
     """Parse every ``*.ttl`` under ``folder``; a file that does not parse is listed in
     ``errors`` (the rules page shows it; validation refuses to run with it)."""
     folder = Path(folder)
-    graph, files, errors, digest = bind(Graph()), [], [], hashlib.sha256()
+    graph, files, errors, failures, digest = bind(Graph()), [], [], [], hashlib.sha256()
     for path in sorted(folder.rglob("*.ttl")) if folder.is_dir() else []:
         rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.as_posix()
         data = path.read_bytes()
@@ -47,8 +48,11 @@ def load_shapes(folder: Path | str = SHAPES_DIR) -> ShapesBundle:
         try:
             part = Graph().parse(data=data.decode("utf-8"), format="turtle")
         except Exception as exc:  # rdflib raises many types; all mean "this file cannot be read"
-            errors.append(f"{rel}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            line = exc.lines + 1 if isinstance(getattr(exc, "lines", None), int) else getattr(exc, "lineno", None)
+            errors.append(f"{rel}: {message}")
+            failures.append((rel, message, line if isinstance(line, int) else None))
             continue
         graph += part
         files.append(rel)
-    return ShapesBundle(graph, files, errors, digest.hexdigest()[:16])
+    return ShapesBundle(graph, files, errors, digest.hexdigest()[:16], failures)

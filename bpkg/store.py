@@ -11,6 +11,7 @@ A parse error names file, line and column and stops loading: nothing partial is 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -123,16 +124,31 @@ def _relative(path: Path) -> str:
         return path.as_posix()
 
 
+MANIFEST = "MANIFEST"  # in a data folder: the files it must hold, one relative path per line
+
+
 def source_files(paths) -> list[Path]:
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
+            _check_manifest(p)
             found += sorted(p.rglob("*.ttl"))
         elif p.is_file():
             found.append(p)
         else:
             raise LoadError(p, "no such file or folder")
     return found
+
+
+def _check_manifest(folder: Path) -> None:
+    """A folder with a MANIFEST must hold every file it lists: a deleted file stops the load."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+        name = line.split("#", 1)[0].strip()
+        if name and not os.path.lexists(folder / name):  # a dangling link is reported when it is read
+            raise LoadError(manifest, f"lists {name}, which is missing from {folder.name}/", number)
 
 
 def read_text(path: Path) -> str:

@@ -356,3 +356,19 @@ def test_serving_from_an_unreachable_store_refuses_to_start():
     done = bpkg_cli("serve", "--store", f"http://127.0.0.1:{free_port()}/query", "--port", str(free_port()))
     assert done.returncode == 2
     assert "error:" in done.stderr and "not started" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("template", [
+    "PREFIX : <{url}> ASK {{ SERVICE:x {{ ?s ?p ?o }} }}",
+    "PREFIX p: <{url}> ASK {{ sErViCe p:x {{ ?s ?p ?o }} }}",
+    "ASK {{ FILTER EXISTS {{ SERVICE <{url}x> {{ ?s ?p ?o }} }} }}",
+    "PREFIX : <{url}> SELECT * FROM:g {{ ?s ?p ?o }}",
+    "SELECT * {{ GRAPH <{url}g> {{ ?s ?p ?o }} }}",
+])
+def test_the_gate_guards_the_external_store_too(served_from_store, observer, template):
+    """The external store would run SERVICE itself: the gate refuses it before the store sees it."""
+    import requests
+
+    r = requests.get(served_from_store + "/sparql", params={"query": template.format(url=observer.url)}, timeout=30)
+    assert r.status_code == 400, r.text[:300]
+    assert observer.heard() == []

@@ -48,7 +48,7 @@ def test_service_is_found_however_it_is_written(target, query):
     "SELECT ?x WHERE { BIND (<http://example.org/SERVICE/LOAD/INSERT> AS ?x) }",
     "SELECT ?x WHERE { BIND (1 AS ?x) } # SERVICE <http://127.0.0.1:9/> and DROP ALL",
     "SELECT ?service ?load WHERE { BIND (1 AS ?service) BIND (2 AS $load) }",
-    "PREFIX service: <http://example.org/> SELECT ?x WHERE { BIND (service:insert AS ?x) }",
+    "PREFIX servicex: <http://example.org/> SELECT ?x WHERE { BIND (servicex:insert AS ?x) }",
     "PREFIX ex: <http://example.org/> SELECT ?x WHERE { BIND (ex:service AS ?x) }",
     "PREFIX ex: <http://example.org/> SELECT ?x WHERE { BIND (ex:a\\(service\\) AS ?x) }",
     "SELECT ?x WHERE { BIND (\"label\"@drop AS ?x) }",

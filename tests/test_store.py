@@ -106,3 +106,33 @@ def test_cli_reports_a_parse_error_with_position_and_exit_2(tmp_path):
 def test_cli_without_a_command_prints_help_and_exits_2():
     out = bpkg_cli()
     assert out.returncode == 2 and "usage" in out.stdout.lower()
+
+
+def test_the_manifest_lists_exactly_the_data_files():
+    """kg/MANIFEST is what the loader checks a data folder against: it must name every file."""
+    from bpkg.store import MANIFEST, ROOT
+
+    listed = {line.split("#", 1)[0].strip() for line in (ROOT / "kg" / MANIFEST).read_text().splitlines()} - {""}
+    present = {p.relative_to(ROOT / "kg").as_posix() for p in (ROOT / "kg").rglob("*.ttl")}
+    assert listed == present
+
+
+def test_shapes_that_do_not_parse_are_refused_with_file_and_line(tmp_path, kg):
+    import pytest
+
+    from bpkg.store import LoadError
+    from bpkg.validation import require_conformance
+
+    (tmp_path / "broken.ttl").write_text("@prefix sh: <http://www.w3.org/ns/shacl#> .\n<urn:s> a sh:NodeShape ;;\n  sh:x .\n"
+                                         "<urn:t> <urn:p> [ .\n")
+    with pytest.raises(LoadError) as refused:
+        require_conformance(kg, shapes_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert refused.value.path.endswith("broken.ttl") and "does not parse" in refused.value.message
+    assert refused.value.line
+
+
+def test_a_conforming_graph_is_remembered_by_content_hash(tmp_path, kg):
+    from bpkg.validation import require_conformance
+
+    require_conformance(kg, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("conforms-*"))) == 1

@@ -5,12 +5,12 @@ A query goes through, in this order:
 1. **screen** (in the server process, microseconds): unicode escapes expanded as the
    spec says, then a length cap and a nesting-depth cap. Measured: a 12 kB deeply nested
    query segfaults pyoxigraph, so nothing deep reaches any parser.
-2. **gate** (in the server process, lexical, no parser): the text is tokenised with
-   strings, IRIs, comments, variables and prefixed names set apart, then refused if any
-   keyword is ``SERVICE`` or an update operation (``LOAD``, ``INSERT``, ``DROP`` ...), or
-   if ``FROM``/``FROM NAMED`` names a graph the dataset does not hold (prefixed names
-   resolved with the query's own ``PREFIX``/``BASE``). The same scan gives the query form,
-   so the result format is negotiated (406) before any engine is involved.
+2. **gate**, two readings that must both pass (``gate.py``): a lexical scan in the server
+   process (keywords outside strings, IRIs and comments; prefixes spelt like keywords)
+   and a parse by a grammar-complete SPARQL 1.1 parser in the query process, before the
+   engine: SERVICE, updates and any graph named by FROM/FROM NAMED/GRAPH outside the
+   dataset are refused; what the parser cannot read is refused. The decision is kept per
+   query text, so a text is parsed once. The form gives the result format (406) early.
 3. a **query worker**: a process without network (its network namespace unshared, so
    not even loopback), under an address-space limit, killed with SIGKILL at the deadline.
    Threads cannot be stopped in Python and Oxigraph ignores timeouts for some queries; a
@@ -18,9 +18,10 @@ A query goes through, in this order:
    keeps a small pool of such workers, forked once from the loaded server (they share the
    store copy-on-write) and replaced when one is killed or dies; one-shot callers (the
    CLI, the update sandbox) fork one child per query. In the worker pyoxigraph parses
-   (a syntax error comes back as 400 with line and column) and evaluates. The lexical
-   gate decides what is refused and why; the network-less worker is the hard guarantee
-   behind it, should the gate ever misread a query.
+   (a syntax error comes back as 400 with line and column) and evaluates. The gate
+   decides what is refused and why; the network-less worker is the hard guarantee
+   behind it in the default mode (a worker that cannot drop its network refuses to
+   start unless ``SPARQL_ALLOW_NETWORK`` is set).
 4. **limits** while serialising: a row cap and a byte cap, reported, never a broken
    document.
 
@@ -28,36 +29,44 @@ Updates exist only for the explicitly enabled test sandbox (:func:`run_update`);
 never touch the bundled graph.
 
 Modules: ``protocol`` (request, target, limits, result, error), ``gate`` (steps 1 and 2),
-``workers`` (step 3), ``evaluate`` (step 4, run inside a query process), ``sandbox``
-(updates). This module is the public surface.
+``admission`` (who may run a query now: quick and long lanes, a share per client),
+``workers`` (step 3: :func:`spawn_query_process`, the one way a disposable process is
+made, for one-shot jobs, validations and the pool), ``evaluate`` (step 4, run inside a
+query process), ``sandbox`` (updates). This module is the public surface.
 """
 
 from __future__ import annotations
 
+from .admission import Admission
 from .evaluate import _evaluate, _job
-from .gate import (FORMS, SERVICE_REFUSED, UPDATE_REFUSED, Plan, Token, expand_unicode_escapes, gate, lex, prepare,
-                   screen, syntax_message, tokens)
+from .gate import (FORMS, SERVICE_REFUSED, UPDATE_REFUSED, Plan, Token, decide, expand_unicode_escapes, gate, lex,
+                   prepare, remember, screen, syntax_message, tokens)
 from .protocol import Limits, Request, Result, SparqlError, Target
 from .sandbox import run_update
-from .workers import WorkerPool, isolate_network, run_isolated, shutdown_pools, worker_pool
+from .workers import (WorkerPool, call_isolated, isolate_network, network_isolation_available, run_isolated, shutdown_pools,
+                      worker_pool)
 
-__all__ = ["FORMS", "Limits", "Plan", "Request", "Result", "SERVICE_REFUSED", "SparqlError", "Target", "Token",
-           "UPDATE_REFUSED", "WorkerPool", "execute", "expand_unicode_escapes", "gate", "isolate_network", "lex",
+__all__ = ["Admission", "FORMS", "Limits", "Plan", "Request", "Result", "SERVICE_REFUSED", "SparqlError", "Target", "Token",
+           "UPDATE_REFUSED", "WorkerPool", "call_isolated", "decide", "execute", "expand_unicode_escapes", "gate", "isolate_network", "lex", "network_isolation_available",
            "prepare", "run", "run_isolated", "run_update", "screen", "shutdown_pools", "syntax_message", "tokens",
            "worker_pool"]
 
 
 # -- running a query ----------------------------------------------------------------------
 
-def run(target: Target, plan: Plan, req: Request, limits: Limits, pool: WorkerPool | None = None) -> Result:
-    """Evaluate a prepared query in a query process: a pool's worker, or a one-shot child."""
+def run(target: Target, plan: Plan, req: Request, limits: Limits, pool: WorkerPool | None = None,
+        on_long=None) -> Result:
+    """Evaluate a prepared query in a query process: a pool's worker, or a one-shot child.
+    ``on_long``: see :meth:`WorkerPool.run` (admission's move to the long lane)."""
     job = _job(plan, req, limits)
     if pool is None:
         header, body = run_isolated(lambda: _evaluate(target, job), limits)
     else:
-        header, body = pool.run(job, limits)
+        header, body = pool.run(job, limits, on_long)
     if header["status"] != 200:
         raise SparqlError(header["status"], header["message"])
+    if "decision" in header:
+        remember(target, req, limits, header["decision"])
     return Result(body, header["content_type"], header["form"], header["rows"], header["truncated"])
 
 

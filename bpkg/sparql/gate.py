@@ -1,5 +1,18 @@
-"""Steps 1 and 2 of the executor, in the server process: the screen (unicode escapes,
-length and nesting caps) and the gate (what may run, the query form, the graphs named).
+"""Steps 1 and 2 of the executor: the screen (unicode escapes, length and nesting caps)
+and the gate (what may run, the query form, the graphs named).
+
+Two readings must both let a query through, and the stricter wins:
+
+* the **lexical scan** (in the server process, microseconds): keywords outside strings,
+  IRIs and comments, and prefixed names spelt like a refused keyword (``SERVICE:x`` is
+  one token for a tokenizer and ``SERVICE`` + ``:x`` for a parser: such a text is refused,
+  whichever way the engine would read it);
+* the **parse** (:func:`decide`, rdflib's grammar-complete SPARQL 1.1 parser, run in the
+  query process before the engine sees the text, where a slow parse is killed at the
+  deadline like a slow query): the form, every ``SERVICE``, every graph named by
+  ``FROM``, ``FROM NAMED`` and ``GRAPH`` with prefixes and ``BASE`` resolved. What it
+  cannot parse is a 400, even if the engine could have run it. Its decisions are kept
+  by query text in the server (:func:`remember`), so a text is parsed once.
 
 The tokenizer is shared with the update sandbox and the external-store mode."""
 
@@ -130,6 +143,9 @@ UPDATE_KEYWORDS = frozenset({"LOAD", "INSERT", "DELETE", "CLEAR", "DROP", "CREAT
 SERVICE_REFUSED = ("SERVICE is not allowed: this endpoint never contacts other services on a query's behalf")
 UPDATE_REFUSED = ("this is a SPARQL Update; the endpoint is read-only and refuses updates "
                   "(LOAD, INSERT, DELETE, CLEAR, DROP, ...)")
+# A prefix spelt like one of these could be read as the keyword by one parser and as a
+# prefixed name by another (``SERVICE:x``, ``FROM:g``): refused, so no reading matters.
+KEYWORD_PREFIXES = frozenset({"SERVICE", "SILENT", "FROM", "NAMED", "GRAPH"}) | UPDATE_KEYWORDS
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -142,6 +158,7 @@ class Plan:
     from_default: tuple[str, ...] = ()
     from_named: tuple[str, ...] = ()
     format: formats.Format | None = None  # negotiated from the form; None when the form is unknown
+    parsed: bool = False  # True: form and graphs come from the parse (decide), not from the scan
 
     @property
     def family(self) -> str | None:
@@ -177,6 +194,11 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
         if tok.kind == "backslash":
             raise SparqlError(400, f"query syntax error at character {tok.pos + 1}: a backslash outside a string, "
                                    "an IRI or a prefixed name")
+        if tok.kind == "pname" and tok.text.partition(":")[0].upper() in KEYWORD_PREFIXES:
+            keyword = tok.text.partition(":")[0]
+            raise SparqlError(400, f"{tok.text} at character {tok.pos + 1}: a prefix may not be spelt like the keyword "
+                                   f"{keyword.upper()} (SPARQL parsers disagree on whether {tok.text} is one token); "
+                                   "rename the prefix or put a space after the keyword")
         if tok.kind != "word":
             i += 1
             continue
@@ -220,12 +242,32 @@ _plans_lock = threading.Lock()
 _PLAN_CACHE_SIZE = 1024
 
 
+def _plan_key(target: Target, req: Request, limits: Limits, text: str | None = None) -> tuple:
+    return (text or req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
+
+
+def remember(target: Target, req: Request, limits: Limits, decision: dict) -> None:
+    """Keep the parse's decision (from :func:`decide`, made in a query process) for this
+    text, and for its named query's template."""
+    for text in filter(None, (req.query, req.template)):
+        key = _plan_key(target, req, limits, text)
+        with _plans_lock:
+            plan = _plans.get(key)
+            if plan is not None and plan.parsed:
+                continue
+            _plans[key] = Plan(plan.query if plan is not None else text, decision["form"],
+                               tuple(decision["from_default"]), tuple(decision["from_named"]), None, True)
+            while len(_plans) > _PLAN_CACHE_SIZE:
+                _plans.popitem(last=False)
+
+
 def prepare(target: Target, req: Request, limits: Limits) -> Plan:
-    """Screen, gate and negotiate, all in this process and without a parser: every refusal
-    (400, 406, 413) happens here, before any engine sees the query."""
+    """Screen, scan and negotiate in this process: the cheap refusals (400, 406, 413)
+    happen here, before any parser or engine sees the query; the parse (:func:`decide`)
+    follows in the query process unless this text's decision is already known."""
     # The scan is a pure function of these; a text seen before (a named query, a UI's
     # repeated query) is not scanned again. Refusals raise, so only passes are kept.
-    key = (req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
+    key = _plan_key(target, req, limits)
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
@@ -237,13 +279,116 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
             _plans[key] = plan
             while len(_plans) > _PLAN_CACHE_SIZE:
                 _plans.popitem(last=False)
+    if not plan.parsed and req.template:
+        with _plans_lock:
+            decided = _plans.get(_plan_key(target, req, limits, req.template))
+        if decided is not None and decided.parsed:
+            plan = Plan(plan.query, decided.form, decided.from_default, decided.from_named, None, True)
     if plan.family is None:
         return plan
     try:
         fmt = formats.choose(plan.family, req.accept, req.format)
     except formats.NotAcceptable as exc:
         raise SparqlError(406, str(exc)) from None
-    return Plan(plan.query, plan.form, plan.from_default, plan.from_named, fmt)
+    return Plan(plan.query, plan.form, plan.from_default, plan.from_named, fmt, plan.parsed)
+
+
+# -- 2b. the parse (in the query process) ------------------------------------------------
+
+# Whether a query uses SERVICE, names a graph or is an update shows in these letters: no
+# SPARQL parser can read a keyword that is not spelt out in the text (escapes are expanded
+# before this). A text without any of them, in any case and anywhere (strings, IRIs and
+# names included), cannot use what the parse looks for, whatever the tokenisation.
+_PARSE_NEEDED = re.compile("|".join(sorted({"SERVICE", "FROM", "NAMED", "GRAPH"} | UPDATE_KEYWORDS)), re.I)
+
+
+class Unparsable(SparqlError):
+    """The gate's parser cannot read the query: refused, whatever the engine would do."""
+
+
+_QUERY_NODES = {"SelectQuery": "SELECT", "ConstructQuery": "CONSTRUCT", "DescribeQuery": "DESCRIBE", "AskQuery": "ASK"}
+
+
+def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, shared_store: bool = False) -> dict:
+    """May this (screened) query run? Decided on rdflib's parse of SPARQL 1.1 (skipped when
+    the text cannot use what the parse looks for, see ``_PARSE_NEEDED``): returns the
+    form and the graphs named by FROM/FROM NAMED; raises SparqlError 400 for anything
+    that is not a query, uses SERVICE, or names with FROM or FROM NAMED a graph that the
+    dataset does not hold. ``shared_store`` (an external store, which may hold other
+    graphs too): ``GRAPH <iri>`` outside the dataset is refused as well; on our own store
+    such a graph is simply empty. Run where it can be killed: pyparsing is slow on large texts."""
+    if not _PARSE_NEEDED.search(text):
+        form = next((t.text.upper() for t in lex(text) if t.kind == "word" and t.text.upper() in FORMS), None)
+        if form is not None:  # nothing to refuse or resolve: the engine parses it next (syntax errors from there)
+            return {"form": form, "from_default": [], "from_named": []}
+    from pyparsing import ParseException
+    from rdflib.plugins.sparql.algebra import translatePrologue
+    from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
+    from rdflib.plugins.sparql.parserutils import CompValue
+    from rdflib.term import Variable
+
+    try:
+        tree = parseQuery(text)
+    except ParseException as exc:
+        try:
+            parseUpdate(text)
+        except (ParseException, RecursionError):
+            pass
+        else:
+            raise SparqlError(400, UPDATE_REFUSED) from None
+        lines = text.splitlines()
+        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
+        raise Unparsable(400, f"query syntax error at line {exc.lineno}, column {exc.col}: {exc.msg}\n"
+                               f"  {line}\n  {' ' * max(exc.col - 1, 0)}^") from None
+    except RecursionError:
+        raise SparqlError(400, "the query is too deeply nested to parse") from None
+    prologue_node, query = tree[0], tree[1]
+    form = _QUERY_NODES.get(getattr(query, "name", None))
+    if form is None:
+        raise SparqlError(400, "this is not a SPARQL query (SELECT, CONSTRUCT, DESCRIBE or ASK)")
+    for decl in prologue_node:
+        if decl.name == "PrefixDecl" and str(decl.get("prefix", "")).upper() in KEYWORD_PREFIXES:
+            raise SparqlError(400, f"a prefix may not be spelt like the keyword {decl['prefix'].upper()}")
+    try:
+        prologue = translatePrologue(prologue_node, base_iri, dict(PREFIXES))
+        default, named = [], []
+
+        def graph(keyword: str, term) -> str:
+            iri = str(prologue.absolutize(term))
+            if iri not in graph_names:
+                raise SparqlError(400, f"{keyword} <{iri}> names a graph that is not in this dataset; the endpoint "
+                                       "never fetches graphs from elsewhere (the service description lists the graphs)")
+            return iri
+
+        for node in _comp_values(query, CompValue):
+            if node.name == "ServiceGraphPattern":
+                raise SparqlError(400, SERVICE_REFUSED)
+            if node.name == "DatasetClause":
+                if "default" in node:
+                    default.append(graph("FROM", node["default"]))
+                else:
+                    named.append(graph("FROM NAMED", node["named"]))
+            elif node.name == "GraphGraphPattern" and shared_store and not isinstance(node["term"], Variable):
+                graph("GRAPH", node["term"])
+    except SparqlError:
+        raise
+    except Exception as exc:  # an undeclared prefix, a bad base: the parse cannot say which graph is meant
+        raise SparqlError(400, f"the query could not be read: {exc}") from None
+    return {"form": form, "from_default": default, "from_named": named}
+
+
+def _comp_values(node, comp_value):
+    """Every CompValue in an rdflib parse tree (EXISTS, MINUS, sub-selects included)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, comp_value):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)) or type(item).__name__ == "ParseResults":
+            stack.extend(item)
 
 
 def syntax_message(exc: SyntaxError, text: str, what: str = "query") -> str:

@@ -16,19 +16,33 @@ class Limits:
     max_query_chars: int = 20_000
     max_depth: int = 40  # nested { ( [
     memory_mb: int = 2048  # extra address space a query process may use
-    max_workers: int = 4  # query processes at once; more wait (up to the deadline), then get 503
+    max_workers: int = 4  # queries evaluated at once in the quick lane; more wait (queue_wait), then get 503
+    max_long: int = 4  # queries still running after long_after s, moved to the long lane (lowest CPU priority)
+    long_after: float = 1.0  # seconds before a query counts as long-running
+    long_per_client: int = 2  # long-running queries one client address may have at once
+    queue_wait: float = 2.5  # longest wait for a quick-lane slot before 503 + Retry-After
+    max_waiting: int = 32  # requests waiting for a slot at once; more get 503 at once
+    allow_network: bool = False  # True: run queries even where a worker cannot drop its network access
 
     @classmethod
     def from_config(cls, config) -> "Limits":
         names = {f: "SPARQL_" + f.upper() for f in cls.__dataclass_fields__}
-        return cls(**{f: type(getattr(cls, f))(config[key]) for f, key in names.items() if key in config})
+        return cls(**{f: _typed(getattr(cls, f), config[key]) for f, key in names.items() if key in config})
+
+
+def _typed(default, value):
+    if isinstance(default, bool) and isinstance(value, str):  # from the environment: bool("0") is True
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return type(default)(value)
 
 
 class SparqlError(Exception):
-    """A query or update that is refused or failed; ``status`` is the HTTP status to send."""
+    """A query or update that is refused or failed; ``status`` is the HTTP status to send
+    (``retry_after``, in seconds, goes with a 503 or 429)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
         self.status, self.message = status, message
+        self.retry_after = retry_after
         super().__init__(message)
 
 
@@ -64,3 +78,6 @@ class Request:
     default_graphs: list[str] = field(default_factory=list)
     named_graphs: list[str] = field(default_factory=list)
     base_iri: str | None = None
+    # A named query's own text, when ``query`` is that text with a VALUES block of terms
+    # serialised by pyoxigraph (no keyword can hide there): the template's parse decides.
+    template: str | None = None

@@ -5,9 +5,12 @@ pool of long-lived workers forked from the loaded server."""
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import ctypes
 import json
 import os
+import pickle
+import queue
 import resource
 import select
 import signal
@@ -26,6 +29,8 @@ from .protocol import Limits, SparqlError, Target
 
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+PR_SET_PDEATHSIG = 1
+NO_NETWORK_ISOLATION = 3  # a query process's exit code when it could not drop its network access
 _FRAME = struct.Struct(">IQ")  # header length, body length
 _SIZE_SLACK = 1 << 16
 WORKER_MAX_JOBS = 1000  # then a worker is replaced, so no slow growth lasts
@@ -56,7 +61,26 @@ def _limit_memory(extra_mb: int) -> None:
         pass  # no /proc or no permission: the deadline still holds
 
 
-def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False) -> None:
+def _die_with(parent: int) -> None:
+    """SIGKILL this process when the server ends, however it ends (kill -9, the OOM killer).
+
+    The kernel sends the signal when the *thread* that forked this process ends, so pool
+    workers are forked by one thread that lives as long as the server (:class:`_Forker`)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the server ended between fork and prctl
+        os._exit(0)
+
+
+def network_isolation_available() -> bool:
+    """Can a query process drop its network access here? Tried in a throw-away child."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if isolate_network() else 1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False, allow_network: bool = False,
+                          parent: int | None = None) -> None:
     """First thing in a forked child: default signals, no descriptor but its own channel
     (not the server's sockets, and not other workers' channels, whose end-of-file must
     reach them when the server goes), no network, capped memory.
@@ -64,13 +88,35 @@ def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False) -
     ``network=True`` only for an engine that is itself a remote store (``bpkg serve
     --store``): the gate has already refused SERVICE, LOAD and foreign FROM, so the one
     host such a worker talks to is the store."""
+    if parent is not None:
+        _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.closerange(3, keep_fd)
     os.closerange(keep_fd + 1, max(keep_fd + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
-    if not network:
-        isolate_network()
+    if not network and not isolate_network() and not allow_network:
+        os._exit(NO_NETWORK_ISOLATION)  # never evaluate a query with the server's network
     _limit_memory(memory_mb)
+
+
+def spawn_query_process(channel_fd: int, body, memory_mb: int, network: bool = False,
+                        allow_network: bool = False) -> int:
+    """The one way a disposable process is made, for a one-shot job and a pool worker alike:
+    fork; in the child become a query process (dies with the server, only ``channel_fd``
+    open, no network, capped memory), run ``body()`` and exit without running any of the
+    server's exit handlers. Returns the child's pid."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _become_query_process(channel_fd, memory_mb, network=network, allow_network=allow_network, parent=parent)
+            body()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
 
 
 class _Deadline(Exception):
@@ -89,6 +135,14 @@ def _write_frame(fd: int, header: dict, body: bytes = b"") -> None:
             view = view[os.write(fd, view):]
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """``fd`` has data (or end of file) within ``timeout`` s. poll, not select: with a
+    thousand client connections open, descriptors pass 1024, where select stops."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
     """``n`` bytes from ``fd`` (None at end of file); past ``deadline`` raises _Deadline."""
     buf = bytearray()
@@ -97,7 +151,7 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Deadline
-            if not select.select([fd], [], [], left)[0]:
+            if not _readable(fd, left):
                 continue
         chunk = os.read(fd, min(n - len(buf), 1 << 20))
         if not chunk:
@@ -126,9 +180,15 @@ def _how_it_ended(status: int | None) -> str:
     return f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}"
 
 
+NO_NETWORK_MESSAGE = ("query processes cannot drop their network access on this machine (no network namespaces), "
+                      "so no query is run; set BPKG_SPARQL_ALLOW_NETWORK=1 to run them anyway")
+
+
 def _crashed(status: int | None) -> SparqlError:
     # We only SIGKILL at a deadline, and that path answers before reaching here: a SIGKILL
     # seen here came from outside (an operator, the OOM killer), so the query is not to blame.
+    if status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_NETWORK_ISOLATION:
+        return SparqlError(503, NO_NETWORK_MESSAGE)
     if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
         return SparqlError(503, "the query worker was stopped from outside while answering; "
                                 "the server is unaffected, try again")
@@ -163,30 +223,23 @@ _slots: dict[int, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
 
-def _slot(limits: Limits) -> threading.BoundedSemaphore:
+def _slot(limits: Limits, lane: str) -> threading.BoundedSemaphore:
     with _slots_lock:
-        return _slots.setdefault(limits.max_workers, threading.BoundedSemaphore(limits.max_workers))
+        return _slots.setdefault((lane, limits.max_workers), threading.BoundedSemaphore(limits.max_workers))
 
 
-def run_isolated(job, limits: Limits) -> tuple[dict, bytes]:
+def run_isolated(job, limits: Limits, lane: str = "query") -> tuple[dict, bytes]:
     """Run ``job()`` (returns (header dict, body bytes)) in a forked child without network,
-    under the deadline; raises SparqlError 503 at the deadline, 400 if the child dies."""
-    slot = _slot(limits)
+    under the deadline; raises SparqlError 503 at the deadline, 400 if the child dies.
+    At most ``limits.max_workers`` such children per ``lane`` at once."""
+    slot = _slot(limits, lane)
     deadline = time.monotonic() + limits.timeout
     if not slot.acquire(timeout=limits.timeout):
         raise SparqlError(503, f"the server is busy ({limits.max_workers} queries running); try again shortly")
     try:
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 0
-            try:
-                _become_query_process(write_fd, limits.memory_mb)
-                _write_frame(write_fd, *_outcome(job))
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
+        pid = spawn_query_process(write_fd, lambda: _write_frame(write_fd, *_outcome(job)), limits.memory_mb,
+                                  allow_network=limits.allow_network)
         os.close(write_fd)
         try:
             frame = _read_frame(read_fd, deadline, limits.max_bytes)
@@ -208,13 +261,71 @@ def run_isolated(job, limits: Limits) -> tuple[dict, bytes]:
         slot.release()
 
 
+def call_isolated(fn, limits: Limits, lane: str):
+    """``fn()`` in a disposable process (no network, the memory cap, killed at the deadline):
+    its return value, or the exception it raised, comes back pickled. For work that must not
+    hold the server's memory or threads, such as a validation."""
+    def job():
+        try:
+            outcome = ("returned", fn())
+        except Exception as exc:  # noqa: BLE001 (the caller sees it raised as it was)
+            outcome = ("raised", exc)
+        return {"status": 200}, pickle.dumps(outcome)
+
+    header, body = run_isolated(job, limits, lane)
+    if header["status"] != 200:
+        raise SparqlError(header["status"], header["message"])
+    how, value = pickle.loads(body)
+    if how == "raised":
+        raise value
+    return value
+
+
 # Pooled: long-lived workers forked from the loaded server (the web endpoint).
+
+class _Forker:
+    """One thread that forks every pool worker. A worker's parent-death signal fires when
+    the thread that forked it ends, so it must not be a request's or a refill's thread."""
+
+    def __init__(self):
+        self.owner = os.getpid()
+        self._jobs: "queue.SimpleQueue" = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="bpkg-forker", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, done = self._jobs.get()
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+    def call(self, fn):
+        if threading.current_thread() is threading.main_thread():
+            return fn()  # the main thread lives as long as the process
+        done = concurrent.futures.Future()
+        self._jobs.put((fn, done))
+        return done.result()
+
+
+_the_forker: _Forker | None = None
+_forker_lock = threading.Lock()
+
+
+def _forker() -> _Forker:
+    global _the_forker
+    with _forker_lock:
+        if _the_forker is None or _the_forker.owner != os.getpid():
+            _the_forker = _Forker()
+        return _the_forker
+
 
 @dataclass(eq=False)
 class _Worker:
     pid: int
     channel: socket.socket
     jobs: int = 0
+    retire: bool = False  # reniced for a long query: replaced once it has answered
 
     @property
     def fd(self) -> int:
@@ -258,8 +369,10 @@ class WorkerPool:
     The store must not change after the pool is made: workers see it as it was at fork.
     """
 
-    def __init__(self, target: Target, size: int, memory_mb: int):
+    def __init__(self, target: Target, size: int, memory_mb: int, allow_network: bool = False, prefork: int | None = None):
         self.target, self.size, self.memory_mb = target, max(1, size), memory_mb
+        self.allow_network = allow_network
+        self.prefork = self.size if prefork is None else min(prefork, self.size)
         self.owner = os.getpid()
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
@@ -273,11 +386,17 @@ class WorkerPool:
             return sorted(self._all)
 
     def start(self) -> "WorkerPool":
-        while self._reserve():
+        for _ in range(self.prefork):
+            if not self._reserve():
+                break
             self._add(idle=True)
         return self
 
-    def run(self, job: dict, limits: Limits) -> tuple[dict, bytes]:
+    def run(self, job: dict, limits: Limits, on_long=None) -> tuple[dict, bytes]:
+        """Answer ``job`` in a worker within ``limits.timeout`` of now. ``on_long()`` is
+        called once if the answer has not come after ``limits.long_after`` seconds: it
+        returns to let the query go on (the worker then runs at the lowest CPU priority
+        and is replaced after answering) or raises SparqlError to stop it."""
         deadline = time.monotonic() + limits.timeout
         for _ in range(3):
             worker = self._acquire(deadline)
@@ -286,6 +405,17 @@ class WorkerPool:
             except OSError:  # it died while idle: not this query's doing, try another
                 self._discard(worker, kill=True)
                 continue
+            if on_long is not None and not _readable(worker.fd, limits.long_after):
+                try:
+                    on_long()
+                except BaseException:
+                    self._discard(worker, kill=True)
+                    raise
+                worker.retire = True
+                try:
+                    os.setpriority(os.PRIO_PROCESS, worker.pid, 19)  # quick queries first
+                except OSError:
+                    pass
             return self._reply(worker, deadline, limits)
         raise SparqlError(503, "no query worker could be started; try again shortly")
 
@@ -327,6 +457,8 @@ class WorkerPool:
         header, body = frame
         if header.pop("retire", False):  # it exits by itself after this answer
             self._discard(worker, kill=False)
+        elif worker.retire:  # reniced: a fresh worker takes its place
+            self._discard(worker, kill=True)
         else:
             self._release(worker)
         return header, body
@@ -362,18 +494,13 @@ class WorkerPool:
         return worker
 
     def _spawn(self) -> _Worker:
+        return _forker().call(self._fork)
+
+    def _fork(self) -> _Worker:
         ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 0
-            try:
-                _become_query_process(theirs.fileno(), self.memory_mb,
-                                      network=getattr(self.target.store, "needs_network", False))
-                _worker_loop(theirs.fileno(), self.target)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
+        pid = spawn_query_process(theirs.fileno(), lambda: _worker_loop(theirs.fileno(), self.target), self.memory_mb,
+                                  network=getattr(self.target.store, "needs_network", False),
+                                  allow_network=self.allow_network)
         theirs.close()
         return _Worker(pid, ours)
 
@@ -440,7 +567,8 @@ def worker_pool(target: Target, limits: Limits) -> WorkerPool:
         if pool is not None and pool.owner == os.getpid() and pool.target.store is target.store and not pool.closed:
             _pools.move_to_end(key)
             return pool
-        pool = _pools[key] = WorkerPool(target, limits.max_workers, limits.memory_mb)
+        pool = _pools[key] = WorkerPool(target, limits.max_workers + limits.max_long, limits.memory_mb,
+                                        limits.allow_network, prefork=limits.max_workers)
         evicted = [_pools.popitem(last=False)[1] for _ in range(len(_pools) - _MAX_POOLS)]
     for old in evicted:
         old.close()

@@ -33,6 +33,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     for module in (sparql, queries, validate, submissions, resources, explore, analyst):
         app.register_blueprint(module.bp)
+    from . import hygiene
+
+    hygiene.install(app)  # public URL, security headers, UTF-8, throttled tokens: every route
     return app
 
 

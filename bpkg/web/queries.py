@@ -87,15 +87,15 @@ def run_query(name: str):
     try:
         bound = library.bindings(query, values)
         req = Request(query=library.bound_text(query, values), accept=request.headers.get("Accept"),
-                      format=request.args.get("format"))
+                      format=request.args.get("format"), template=query.text)
         response = answer_query(req, key_text=query.text, bindings={k: str(v) for k, v in bound.items()})
     except library.ParameterError as exc:
         return _error(400, str(exc), param=exc.param,
                       params=[p.as_dict() for p in query.params])
     except SparqlError as exc:
         response = _error(exc.status, exc.message)
-        if exc.status == 503:
-            response.headers["Retry-After"] = "1"
+        if exc.status in (429, 503):
+            response.headers["Retry-After"] = str(exc.retry_after or 1)
         return response
     response.headers["Vary"] = "Accept"
     return response

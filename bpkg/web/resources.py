@@ -149,6 +149,21 @@ def iri_for_path(path: str) -> URIRef:
     return URIRef(public_base() + path.lstrip("/"))
 
 
+_LOCAL_REST = re.compile(r"[A-Za-z0-9_.~\-][^\s\\]*")
+
+
+def local_path(iri: str) -> str | None:
+    """The path on this host that answers for ``iri``, or None when ``iri`` is not ours.
+
+    Only a remainder that starts like a path segment counts: ``<base>//evil.example/x``
+    would otherwise become the scheme-relative URL ``//evil.example/x`` (an open redirect,
+    and an off-site link in reports)."""
+    base = public_base()
+    if not iri.startswith(base) or not _LOCAL_REST.fullmatch(iri[len(base):]):
+        return None
+    return request.script_root + "/" + iri[len(base):]
+
+
 def local_href(iri: str) -> str:
     """Where a browser on this host should go for ``iri``."""
     path = local_path(iri)
@@ -382,8 +397,8 @@ def external():
     if not re.fullmatch(r"https?://[^\s<>\"{}|\\^`]+", text):
         return Response("400 Bad Request: give ?iri= an absolute http(s) IRI, e.g. "
                         "?iri=http://metadata.un.org/sdg/10.7\n", 400, mimetype="text/plain")
-    if text.startswith(public_base()):
-        return redirect(request.script_root + "/" + text[len(public_base()):], 303)
+    if local_path(text) is not None:
+        return redirect(local_path(text), 303)
     idx = index()
     iri = URIRef(text)
     if not idx.described(iri):

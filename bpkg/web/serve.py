@@ -1,19 +1,47 @@
-"""``bpkg serve``: the bundled graph over HTTP (waitress in production, Flask's server with --dev)."""
+"""``bpkg serve``: the bundled graph over HTTP (waitress in production, Flask's server with --dev).
+
+Why waitress, configured for the open web: it reads requests and writes answers in one
+event loop, so a slow or idle connection costs a socket, never a thread (gunicorn's sync
+workers give each connection a process, so 100 slow clients stop them all). Its threads
+only run the application. What waitress leaves open is bounded here:
+
+* up to ``--connections`` (default 1000) connections at once (the file limit is raised
+  to fit, and ``poll`` replaces ``select``, which stops at descriptor 1024);
+* a connection idle for ``--idle-timeout`` s (10) is closed; a request whose headers
+  have not all arrived ``HEADER_TIMEOUT`` s after they began, or whose body has not
+  ``BODY_TIMEOUT`` s after that, is closed (slowloris);
+* ``--threads`` (48) application threads, more than the query slots can ever hold
+  (quick + long + waiting, see :mod:`bpkg.sparql.admission`), so pages, static files and
+  cached answers always find a thread.
+"""
 
 from __future__ import annotations
 
+import resource
 import signal
 import sys
 import threading
 import time
+
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers, from its first byte
+BODY_TIMEOUT = 60.0  # seconds more for its body (1 MiB at 17 kB/s)
 
 from ..remote import StoreError
 from ..store import LoadError
 
 
 def cmd_serve(args) -> int:
+    import os
+
     from . import create_app
 
+    if not 0 <= args.port <= 65535:
+        print(f"error: --port must be a number from 1 to 65535 (0 = any free port), not {args.port}", file=sys.stderr)
+        return 2
+    problem = cannot_listen(args.host, args.port)  # before the seconds of loading and checking
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     config = {}
     if args.update_sandbox:
         # The token itself comes from BPKG_SPARQL_UPDATE_TOKEN, never from the command line
@@ -25,20 +53,21 @@ def cmd_serve(args) -> int:
         config["STORE"] = args.store
     if args.data_dir:
         config["DATA_DIR"] = args.data_dir
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    # URLs the site writes come from here, never from a client's Host header.
+    public_url = args.public_url or os.environ.get("BPKG_PUBLIC_URL")
+    config["PUBLIC_URL"] = public_url or f"http://{host}:{args.port}/"
     try:
         app = create_app(config)
+        if not app.config.get("STORE"):  # an external store's data was checked by `bpkg load`
+            from ..validation import require_conformance
+
+            require_conformance(app.extensions["bpkg"])
     except (LoadError, StoreError, ValueError, OSError) as exc:  # never serve a partial graph: say what is wrong, and stop
         print(f"error: {exc}\nerror: the server was not started", file=sys.stderr)
         return 2
     if args.update_sandbox and len(str(app.config.get("SPARQL_UPDATE_TOKEN") or "")) < 16:
         print("error: --update-sandbox needs BPKG_SPARQL_UPDATE_TOKEN (at least 16 characters)", file=sys.stderr)
-        return 2
-    if not 0 <= args.port <= 65535:
-        print(f"error: --port must be a number from 1 to 65535 (0 = any free port), not {args.port}", file=sys.stderr)
-        return 2
-    problem = cannot_listen(args.host, args.port)  # checked before the workers are forked
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
         return 2
     from .submissions import roles
 
@@ -53,8 +82,16 @@ def cmd_serve(args) -> int:
         print(f"submissions: on; kept in {where_data}", file=sys.stderr, flush=True)
     elif enabled:
         print("submissions: off (not taken while serving from an external store)", file=sys.stderr, flush=True)
+    from ..sparql import Limits, network_isolation_available
     from .sparql import start_workers
 
+    cap = Limits.from_config(app.config)
+    if not app.config.get("STORE") and not cap.allow_network and not network_isolation_available():
+        print("error: query processes cannot drop their network access here (unshare(CLONE_NEWNET) failed, "
+              "also in a user namespace), so a query could reach the network.\n"
+              "error: run where network namespaces are allowed, or set BPKG_SPARQL_ALLOW_NETWORK=1 to serve anyway; "
+              "the server was not started", file=sys.stderr)
+        return 2
     start_workers(app)  # forked now, before the server's threads exist
     try:
         if args.dev:
@@ -64,15 +101,19 @@ def cmd_serve(args) -> int:
         else:
             from waitress import create_server
 
+            _raise_file_limit(args.connections + 256)
             server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="bpkg",
-                                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+                                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+                                   connection_limit=args.connections, channel_timeout=args.idle_timeout,
+                                   cleanup_interval=1, asyncore_use_poll=True, backlog=2048)
     except OSError as exc:  # taken in the moment since the check
         print(f"error: {_listen_error(args.host, args.port, exc)}", file=sys.stderr)
         return 2
     # Announced only now that the port is ours, with the port actually bound.
     port = server.server_port if args.dev else server.effective_port
-    host = f"[{args.host}]" if ":" in args.host else args.host
     where = f"http://{host}:{port}/"
+    if not public_url:
+        app.config["PUBLIC_URL"] = where  # --port 0: the port is known only now
     print(f"serving the knowledge graph at {where} (SPARQL endpoint {where}sparql, query guide {where}guide); "
           f"Ctrl+C stops", file=sys.stderr, flush=True)
     if args.dev:
@@ -109,6 +150,34 @@ def _listen_error(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
+def _raise_file_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class _SlowRequests:
+    """Closes connections whose request trickles in (waitress only times out idle ones)."""
+
+    def __init__(self):
+        self.started: dict = {}  # channel -> (the request parser, when it started)
+
+    def sweep(self, channels, now: float) -> None:
+        seen = {}
+        for channel in channels:
+            parser = getattr(channel, "request", None)
+            if parser is None or parser.completed:
+                continue
+            previous = self.started.get(channel)
+            begun = previous[1] if previous is not None and previous[0] is parser else now
+            seen[channel] = (parser, begun)
+            allowed = HEADER_TIMEOUT if not parser.headers_finished else HEADER_TIMEOUT + BODY_TIMEOUT
+            if now - begun > allowed:
+                channel.handle_close()
+        self.started = seen
+
+
 def serve_until_signal(server, grace: float) -> int:
     """Run waitress until SIGTERM or SIGINT, then shut down gracefully.
 
@@ -126,17 +195,28 @@ def serve_until_signal(server, grace: float) -> int:
         signal.signal(sig, lambda *_: stop.set())
     sockets = server._map if isinstance(server, BaseWSGIServer) else server.map
     adj = server.adj
+    slow, swept = _SlowRequests(), time.monotonic()
     while not stop.is_set():
-        wasyncore.loop(timeout=adj.asyncore_loop_timeout, map=sockets, use_poll=adj.asyncore_use_poll, count=1)
+        wasyncore.loop(timeout=min(adj.asyncore_loop_timeout, 0.5), map=sockets, use_poll=adj.asyncore_use_poll,
+                       count=1)
+        if time.monotonic() - swept >= 0.5:
+            swept = time.monotonic()
+            slow.sweep([c for c in list(sockets.values()) if isinstance(c, HTTPChannel)], swept)
     print("bpkg serve: stopping; finishing the requests in flight", file=sys.stderr, flush=True)
     for listener in [d for d in list(sockets.values()) if isinstance(d, BaseWSGIServer)]:
+        _accept_backlog(listener)  # connections the kernel accepted before the signal are answered too
         wasyncore.dispatcher.close(listener)  # the port closes; the wake-up trigger stays
-    deadline = time.monotonic() + grace
+    stopped = time.monotonic()
+    deadline = stopped + grace
     while time.monotonic() < deadline:
         channels = [c for c in list(sockets.values()) if isinstance(c, HTTPChannel)]
         busy = [c for c in channels if c.requests or c.request is not None or c.total_outbufs_len]
+        # A connection with nothing to read yet may be one whose request is still on its way:
+        # it gets a moment (bounded) before it counts as idle.
+        quiet_for = time.monotonic() - stopped
         for idle in set(channels) - set(busy):
-            idle.will_close = True  # kept-alive connections close once their answers are out
+            if quiet_for >= min(grace, SHUTDOWN_LISTEN) or idle.last_activity < time.time() - adj.channel_timeout:
+                idle.will_close = True  # kept-alive connections close once their answers are out
         if not channels:
             break
         wasyncore.loop(timeout=0.05, map=sockets, use_poll=adj.asyncore_use_poll, count=1)
@@ -146,3 +226,18 @@ def serve_until_signal(server, grace: float) -> int:
     if left:
         print(f"bpkg serve: {left} connection(s) still busy after {grace:g} s; closed", file=sys.stderr)
     return 1 if left else 0
+
+
+SHUTDOWN_LISTEN = 1.0  # seconds an accepted connection may take to send its request after SIGTERM
+
+
+def _accept_backlog(listener) -> None:
+    """Take every connection waiting in the listening socket's queue, so none is reset."""
+    import select
+
+    poller = select.poll()
+    poller.register(listener.socket, select.POLLIN)
+    for _ in range(100_000):
+        if not poller.poll(0):
+            return
+        listener.handle_accept()

@@ -29,8 +29,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import __version__, formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
-from ..sparql import (Limits, Request, SparqlError, Target, execute, prepare, run,
-                      run_update, worker_pool)
+from ..sparql import (Admission, Limits, Request, SparqlError, Target, execute, prepare,
+                      run, run_update, worker_pool)
+from . import hygiene
 from .context import get_kg
 
 bp = Blueprint("sparql", __name__)
@@ -67,11 +68,20 @@ def pool_for(target: Target, cap: Limits):
 
 def start_workers(app) -> None:
     """Fork the query workers now, from the loaded, still single-threaded server."""
+    from ..sparql import decide
+
+    decide("ASK {}", frozenset())  # the gate's parser, imported once here and shared by every worker
     with app.app_context():
         target = Target.of(get_kg())
         pool = pool_for(target, limits())
         if pool is not None:
             pool.start()
+
+
+def admission() -> Admission:
+    """The app's query slots (:mod:`bpkg.sparql.admission`)."""
+    with _cache_lock:
+        return current_app.extensions.setdefault("bpkg-admission", Admission(limits()))
 
 
 def result_cache() -> ResultCache | None:
@@ -128,7 +138,8 @@ def answer_query(req: Request, key_text: str | None = None, bindings: dict | Non
         if hit is not None:
             body, content_type = hit
             return Response(body, content_type=content_type, headers={**headers, "X-BPKG-Cache": "hit"})
-    result = run(target, plan, req, cap, pool=pool_for(target, cap) if pooled else None)
+    with admission().slot(request.remote_addr or "") as go_long:
+        result = run(target, plan, req, cap, pool=pool_for(target, cap) if pooled else None, on_long=go_long)
     response = Response(result.body, content_type=result.content_type)
     response.headers["X-BPKG-Dataset-Version"] = version
     if result.truncated:
@@ -139,6 +150,12 @@ def answer_query(req: Request, key_text: str | None = None, bindings: dict | Non
         response.headers["ETag"] = tag
         response.headers["X-BPKG-Cache"] = "miss"
     return response
+
+
+def error_response(exc: SparqlError) -> Response:
+    """A refusal as plain text; 503 and 429 say when to come back."""
+    retry = exc.retry_after if exc.retry_after is not None else 1 if exc.status in (429, 503) else None
+    return _text(exc.status, exc.message, **({"Retry-After": str(retry)} if retry is not None else {}))
 
 
 def _text(status: int, message: str, **headers) -> Response:
@@ -173,7 +190,7 @@ def _body_text() -> str:
 
 def read_operation() -> tuple[str | None, str | None]:
     """('query'|'update'|None, text) from GET, POST form or POST direct."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD: the same answer without its body
         if request.args.getlist("update"):
             raise SparqlError(400, "an update must be sent with POST, never GET")
         return ("query", _one(request.args.getlist("query"), "query")) if "query" in request.args else (None, None)
@@ -218,8 +235,13 @@ def endpoint():
 @bp.route("/sandbox/<token>/sparql", methods=["GET", "POST", "OPTIONS"])
 def sandbox_endpoint(token: str):
     expected = _setting("SPARQL_UPDATE_TOKEN")
-    if not (_setting("SPARQL_UPDATE_ENABLED") and expected and len(expected) >= 16
-            and hmac.compare_digest(token.encode(), str(expected).encode())):
+    if not (_setting("SPARQL_UPDATE_ENABLED") and expected and len(expected) >= 16):
+        return _text(404, "not found")
+    throttled = hygiene.auth_throttled()
+    if throttled is not None:
+        return throttled
+    if not hmac.compare_digest(token.encode(), str(expected).encode()):
+        hygiene.auth_failed("sandbox")
         return _text(404, "not found")
     store = sandbox_store()
     names = frozenset(g.value for g in store.named_graphs() if isinstance(g, ox.NamedNode))
@@ -249,8 +271,7 @@ def _serve(target: Target, sandbox: ox.Store | None) -> Response:
         # The sandbox store changes with every update: a one-shot child sees it as it is now.
         result = execute(target, req, limits())
     except SparqlError as exc:
-        headers = {"Retry-After": "1"} if exc.status == 503 else {}
-        return _text(exc.status, exc.message, **headers)
+        return error_response(exc)
     except RequestEntityTooLarge:
         return _text(413, f"the request body is larger than {request.max_content_length} bytes")
     response = Response(result.body, content_type=result.content_type)

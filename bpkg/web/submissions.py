@@ -33,6 +33,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 
 from .. import formats, submissions, validation
 from ..validation import SubmissionError
+from . import hygiene
 from .context import current_validator, get_kg, publisher, validate_limit
 from .publication import dataset_changed
 from .upload import FORM_TYPES, read_submission, too_large
@@ -129,7 +130,12 @@ def _guard():
         return _problem(404, "not-found", "not found")
     if "bpkg-publisher" not in current_app.extensions:
         return _problem(404, "not-found", "submissions are not taken while serving from an external store")
+    throttled = hygiene.auth_throttled()  # too many wrong tokens from this address: 429
+    if throttled is not None:
+        return throttled
     status, role, token = authenticate(request.headers.get("Authorization"), configured)
+    if status in (401, 403):
+        hygiene.auth_failed("submissions")
     if status == 401:
         return _problem(401, "unauthorised", "send a submitter or curator token as 'Authorization: Bearer <token>'",
                         **{"WWW-Authenticate": 'Bearer realm="bpkg submissions"'})

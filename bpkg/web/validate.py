@@ -9,17 +9,25 @@ or JSON-LD, or an HTML page. ``?format=json|turtle|jsonld|html`` overrides Accep
 
 All the work is :func:`bpkg.validation.validate`; this module only reads requests and
 renders answers. Bad input gets a 4xx that says what to do, never a 5xx.
+
+Each validation runs in a disposable process (:func:`bpkg.sparql.call_isolated`): no
+network, ``VALIDATE_MEMORY_MB`` of extra memory, killed after ``VALIDATE_TIMEOUT`` s (503),
+at most ``VALIDATE_PARALLEL`` (2) at once. The server keeps the parsed shapes and the bundled
+graph's own results (computed once, here) and shares them with every child; whatever a
+submission costs in memory ends with its process, and validations of different
+documents run side by side.
 """
 
 from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup, escape
 from rdflib import URIRef
 
 from .. import formats, validation
+from ..sparql import Limits, SparqlError, call_isolated
 from ..validation import SubmissionError, display
 from .context import current_validator, get_kg, local_path, shapes_folder, validate_limit
 from .upload import FORM_TYPES, read_submission, too_large
@@ -28,6 +36,28 @@ bp = Blueprint("validate", __name__)
 
 # The report's forms, in the order chosen when the client accepts several equally (JSON for */*).
 REPORT_FORMATS = (formats.JSON, formats.syntax("turtle"), formats.syntax("jsonld"), formats.HTML)
+
+
+def _bounds() -> Limits:
+    """Where a validation runs: a disposable process with its own deadline, memory and count
+    (``VALIDATE_TIMEOUT``, ``VALIDATE_MEMORY_MB``, ``VALIDATE_PARALLEL``)."""
+    config = current_app.config
+    return Limits(timeout=float(config["VALIDATE_TIMEOUT"]), memory_mb=int(config["VALIDATE_MEMORY_MB"]),
+                  max_workers=int(config["VALIDATE_PARALLEL"]))
+
+
+def _validate_bounded(kg, data, shapes_dir, **kwargs):
+    validator = validation.validator_for(kg, shapes_dir)
+    validator.validate_bundled()  # the baseline, computed once in the server and inherited by every child
+    try:
+        return call_isolated(lambda: validation.validate(kg, data, shapes_dir=shapes_dir, **kwargs), _bounds(),
+                             lane="validation")
+    except SparqlError as exc:
+        raise SubmissionError(exc.message.replace("the query", "the validation"), status=exc.status,
+                              kind="busy" if exc.status == 503 else "failed") from None
+    except MemoryError:
+        raise SubmissionError(f"validating the submission needed more than {_bounds().memory_mb} MB; split it "
+                              "into smaller files", status=413, kind="too-large") from None
 
 
 def _report_format() -> str | None:
@@ -55,9 +85,8 @@ def submit():
         return _error(too_large(request.content_length), answer)
     try:
         data, media_type, filename, fmt, pasted = read_submission()
-        report = validation.validate(get_kg(), data, media_type=media_type, filename=filename, fmt=fmt,
-                                     source=filename or "the submission", max_bytes=validate_limit(),
-                                     shapes_dir=shapes_folder())
+        report = _validate_bounded(get_kg(), data, shapes_folder(), media_type=media_type, filename=filename,
+                                   fmt=fmt, source=filename or "the submission", max_bytes=validate_limit())
     except SubmissionError as exc:
         return _error(exc, answer)
     if answer == "json":
@@ -77,7 +106,9 @@ def _error(exc: SubmissionError, answer: str):
         html = render_template("validate.html", formats=formats.SUBMISSION_SYNTAXES, limit=validate_limit(), report=None, error=exc,
                                pasted=pasted, chosen=request.form.get("format", "turtle"))
         return Response(html, status=exc.status, mimetype="text/html")
-    return Response(json.dumps(exc.as_dict(), indent=2) + "\n", status=exc.status, mimetype="application/json")
+    headers = {"Retry-After": "2"} if exc.status == 503 else {}
+    return Response(json.dumps(exc.as_dict(), indent=2) + "\n", status=exc.status, mimetype="application/json",
+                    headers=headers)
 
 
 # -- HTML helpers ----------------------------------------------------------------

@@ -136,7 +136,8 @@ def test_an_intact_copy_is_served(tmp_path):
         stop_server(proc)
 
 
-@pytest.mark.parametrize("case", ["syntax-error", "truncated", "not-utf8", "dangling-link", "missing-path"])
+@pytest.mark.parametrize("case", ["syntax-error", "truncated", "not-utf8", "dangling-link", "missing-path",
+                                  "violation", "ill-typed", "deleted-file"])
 def test_bad_data_stops_the_start(tmp_path, case):
     root = data_copy(tmp_path)
     kg = root / "kg"
@@ -160,10 +161,22 @@ def test_bad_data_stops_the_start(tmp_path, case):
         (kg / "memberships.ttl").unlink()
         (kg / "memberships.ttl").symlink_to(tmp_path / "nowhere.ttl")
         expected = ["memberships.ttl", "No such file"]
+    elif case == "violation":  # parses, but the validator rejects it
+        (kg / "projects-more.ttl").write_bytes((ROOT / "examples" / "project-invalid.ttl").read_bytes())
+        expected = ["kg/projects-more.ttl:", "project:example-labour-mobility-invalid"]
+    elif case == "ill-typed":
+        target = kg / "events.ttl"
+        target.write_text(target.read_text().replace('"2019-02-19"^^xsd:date', '"2019-02-30"^^xsd:date', 1))
+        assert "2019-02-30" in target.read_text()
+        expected = ["kg/events.ttl:", "2019-02-30"]
+    elif case == "deleted-file":
+        (kg / "states.ttl").unlink()
+        expected = ["MANIFEST:", "states.ttl", "missing"]
     else:
         paths.append(root / "kg-extra" / "events.ttl")
         expected = ["events.ttl", "no such file"]
-    code, stderr = refused_start(paths_env(*paths))
+    # A private cache: a conformance result remembered elsewhere must not hide the breakage.
+    code, stderr = refused_start({**paths_env(*paths), "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert code != 0
     for text in expected:
         assert text in stderr, stderr
@@ -228,7 +241,12 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits_0(own_server):
     assert idle.get(base + "/sparql", params={"query": "ASK {}"}, timeout=30).status_code == 200  # kept alive
     slow, slow_box = in_background(lambda: requests.get(base + "/sparql", params={"query": SLOW}, timeout=90))
     time.sleep(0.8)
-    validation, validation_box = in_background(post)
+    # The validation's connection is made (accepted by the kernel) before the signal, and its
+    # request sent just after: deterministic, where a thread racing the signal was not.
+    port = int(base.rsplit(":", 1)[1])
+    early = socket.create_connection(("127.0.0.1", port), timeout=60)
+    body = invalid.read_bytes()
+    validation, validation_box = in_background(lambda: _raw_post(early, "/validate", body, "text/turtle"))
     workers = descendants(proc.pid)
     assert slow.is_alive(), "the slow query finished before the signal: nothing was in flight"
     proc.send_signal(signal.SIGTERM)
@@ -250,12 +268,25 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits_0(own_server):
     r = slow_box["response"]
     assert r.status_code == 200, r.text
     assert int(r.json()["results"]["bindings"][0]["n"]["value"]) == total * total
-    v = validation_box["response"]
-    assert v.status_code == 200 and v.json()["conforms"] is False
+    status, v = validation_box["response"]
+    assert status == 200 and json.loads(v)["conforms"] is False
     assert proc.wait(timeout=60) == 0
     time.sleep(0.5)
     assert [p for p in workers if Path(f"/proc/{p}").exists() and cpu_ticks(p) >= 0
             and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()] == [], "query workers outlived the server"
+
+
+def _raw_post(sock: socket.socket, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+    """POST over an already connected socket; (status, body) of the answer."""
+    time.sleep(0.2)  # the signal goes first
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nAccept: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    sock.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), rest
 
 
 def test_sigterm_when_idle_exits_0_at_once():

@@ -160,3 +160,72 @@ def test_validate_form_never_fails_with_a_5xx(live_server, data, fmt, as_upload,
     except UnicodeEncodeError:
         return
     _check_validate(r)
+
+
+# -- IRIs of every scheme, glued tokens, keywords in any case (issue 12) ------------------------------
+
+SCHEMES = ["http", "https", "urn", "file", "mailto", "tag", "doi", "ftp", "ldap", "data", "did", "geo", "tel",
+           "news", "info", "x-custom", "a+b.c-d", "schema", "owl", "xsd"]
+iris = st.builds(lambda scheme, rest: f"{scheme}:{rest}", st.sampled_from(SCHEMES),
+                 st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789@._~-/:%,;=", min_size=1, max_size=24)
+                 .filter(lambda r: "%" not in r or r.count("%") == 0))
+
+
+def mixed_case(word: str):
+    return st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
+        lambda flips: "".join(c.upper() if f else c.lower() for c, f in zip(word, flips)))
+
+
+REFUSED_KEYWORDS = ["SERVICE", "LOAD", "INSERT", "DELETE", "DROP", "CLEAR"]
+
+
+@st.composite
+def escapes(draw):
+    """A query that tries to reach 127.0.0.1:9 with SERVICE or FROM, glued or spaced, in any case."""
+    keyword = draw(st.sampled_from(["SERVICE", "FROM", "FROM NAMED"]))
+    spelt = " ".join(draw(mixed_case(part)) for part in keyword.split())
+    prefix = draw(st.sampled_from(["", "p", "svc", "x1"]))
+    glue = draw(st.sampled_from(["", " ", "\t", "\n"]))
+    target = f"{prefix}:x" if draw(st.booleans()) else "<OBSERVERx>"
+    head = f"PREFIX {prefix}: <OBSERVER> "
+    if keyword == "SERVICE":
+        return head + f"SELECT * WHERE {{ {spelt}{glue}{target} {{ ?s ?p ?o }} }}"
+    return head + f"SELECT * {spelt}{glue}{target} WHERE {{ ?s ?p ?o }}"
+
+
+@FUZZ
+@given(query=escapes())
+def test_glued_and_mixed_case_escapes_are_refused_before_anything_is_fetched(live_server, _observer_server, query):
+    query = query.replace("OBSERVER", _observer_server.url)
+    r = requests.get(live_server + "/sparql", params={"query": query}, timeout=30)
+    assert r.status_code == 400, (query, r.status_code, r.text[:300])
+    assert_clear_refusal(r)
+    assert _observer_server.heard(settle=0) == []
+
+
+@FUZZ
+@given(keyword=st.sampled_from(REFUSED_KEYWORDS).flatmap(mixed_case),
+       form=st.sampled_from(["SELECT * WHERE", "ASK"]).flatmap(lambda f: st.just(f)))
+def test_update_and_service_keywords_are_refused_in_any_case(live_server, keyword, form):
+    query = f"{form} {{ {keyword} <http://127.0.0.1:9/> {{ ?s ?p ?o }} }}"
+    r = requests.get(live_server + "/sparql", params={"query": query}, timeout=30)
+    assert r.status_code == 400, (query, r.text[:300])
+    assert_clear_refusal(r)
+
+
+@FUZZ
+@given(subject=iris, obj=iris)
+def test_iris_of_every_scheme_validate_without_a_5xx(live_server, subject, obj):
+    seed = (ROOT / "examples" / "project.ttl").read_text(encoding="utf-8")
+    doc = seed + f"\n<{subject}> <https://schema.org/sameAs> <{obj}> .\n" \
+                 f"project:example-labour-mobility <https://schema.org/sameAs> <{obj}> .\n"
+    r = requests.post(live_server + "/validate", data=doc.encode(), headers={"Content-Type": "text/turtle"},
+                      timeout=60)
+    _check_validate(r)
+
+
+@FUZZ
+@given(iri=iris)
+def test_iris_of_every_scheme_are_queryable_without_a_5xx(live_server, iri):
+    r = requests.get(live_server + "/sparql", params={"query": f"ASK {{ <{iri}> ?p ?o }}"}, timeout=30)
+    _check_sparql(r)
