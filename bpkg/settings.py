@@ -47,6 +47,8 @@ SETTINGS = (
     Setting("CURATOR_TOKENS", None, "comma-separated bearer tokens of curators; with SUBMITTER_TOKENS, "
                                     "turns /submissions on"),
     Setting("SUBMISSIONS_MAX_PENDING", DEFAULT_MAX_PENDING, "pending submissions kept at most (then 409)"),
+    Setting("AUTH_FAILURES", 10, "wrong bearer tokens one address may send within AUTH_WINDOW (then 429)"),
+    Setting("AUTH_WINDOW", 60, "seconds over which wrong bearer tokens are counted"),
     Setting("SPARQL_MAX_REQUEST_BYTES", 256 * 1024, "largest /sparql request body, in bytes"),
     Setting("SPARQL_POOL", True, "long-lived query workers (False: a forked child per query)"),
     Setting("SPARQL_CACHE_ENTRIES", CACHE_MAX_ENTRIES, "results kept in the result cache; 0 turns it off"),

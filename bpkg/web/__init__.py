@@ -28,14 +28,17 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.extensions["bpkg"] = pub.current()
         app.before_request(lambda: refresh(app))
 
+    # Installed before the blueprints: Flask runs after-request hooks in reverse order, so the
+    # security headers go on last, also on the error pages that a blueprint's hook re-renders.
+    from . import hygiene
+
+    hygiene.install(app)  # public URL, security headers, UTF-8, throttled tokens: every route
+
     # One blueprint per concern; each module owns its routes.
     from . import analyst, explore, queries, resources, sparql, submissions, validate
 
     for module in (sparql, queries, validate, submissions, resources, explore, analyst):
         app.register_blueprint(module.bp)
-    from . import hygiene
-
-    hygiene.install(app)  # public URL, security headers, UTF-8, throttled tokens: every route
     return app
 
 

@@ -6,6 +6,7 @@ here, never from each other or from the package face.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask import current_app, request
@@ -43,7 +44,16 @@ def public_base() -> str:
     return base if base.endswith("/") else base + "/"
 
 
+_LOCAL_REST = re.compile(r"[A-Za-z0-9_.~\-][^\s\\]*")
+
+
 def local_path(iri: str) -> str | None:
-    """The path on this host that answers for ``iri`` (one of our IRIs), or None."""
+    """The path on this host that answers for ``iri``, or None when ``iri`` is not ours.
+
+    Only a remainder that starts like a path segment counts: ``<base>//evil.example/x``
+    would otherwise become the scheme-relative URL ``//evil.example/x`` (an open redirect,
+    and an off-site link in reports)."""
     base = public_base()
-    return request.script_root + "/" + iri[len(base):] if iri.startswith(base) else None
+    if not iri.startswith(base) or not _LOCAL_REST.fullmatch(iri[len(base):]):
+        return None
+    return request.script_root + "/" + iri[len(base):]

@@ -36,8 +36,6 @@ EVAL_PATHS = ("/explore",)  # Vega's expression compiler (see the module docstri
 
 
 def install(app: Flask) -> None:
-    app.config.setdefault("AUTH_FAILURES", 10)
-    app.config.setdefault("AUTH_WINDOW", 60)
     public = app.config.get("PUBLIC_URL")
     if public:
         app.wsgi_app = PublicURL(app.wsgi_app, str(public))

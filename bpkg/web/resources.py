@@ -149,21 +149,6 @@ def iri_for_path(path: str) -> URIRef:
     return URIRef(public_base() + path.lstrip("/"))
 
 
-_LOCAL_REST = re.compile(r"[A-Za-z0-9_.~\-][^\s\\]*")
-
-
-def local_path(iri: str) -> str | None:
-    """The path on this host that answers for ``iri``, or None when ``iri`` is not ours.
-
-    Only a remainder that starts like a path segment counts: ``<base>//evil.example/x``
-    would otherwise become the scheme-relative URL ``//evil.example/x`` (an open redirect,
-    and an off-site link in reports)."""
-    base = public_base()
-    if not iri.startswith(base) or not _LOCAL_REST.fullmatch(iri[len(base):]):
-        return None
-    return request.script_root + "/" + iri[len(base):]
-
-
 def local_href(iri: str) -> str:
     """Where a browser on this host should go for ``iri``."""
     path = local_path(iri)
