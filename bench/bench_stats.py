@@ -4,14 +4,14 @@
               the derived graph with the engine);
 * count:      the floor: ``bpkg.load(PATHS)`` and one ``SELECT (COUNT(*) ...)`` in a process;
 * baseline:   with ``--baseline DIR``, ``bpkg stats`` from another checkout (e.g. an older
-              commit: ``git worktree add /tmp/before COMMIT``), so before/after are measured
+              commit: ``git worktree add ../bpkg-before COMMIT``), so before/after are measured
               in the same run.
 
 Prints median wall time and peak RSS per command, and each command's ratio to `count`.
 Sizes: the bundled graph and synthetic data from bench/generate.py (generated on first use).
 
     python bench/bench_stats.py                    # bundled and 500k, 3 runs
-    python bench/bench_stats.py bundled --runs 5 --baseline /tmp/before
+    python bench/bench_stats.py bundled --runs 5 --baseline ../bpkg-before
 """
 
 from __future__ import annotations

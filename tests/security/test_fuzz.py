@@ -73,7 +73,10 @@ def _check_sparql(r) -> None:
         return
     assert r.status_code < 500, (r.status_code, r.text[:300])
     if r.status_code >= 400:
-        assert r.headers["Content-Type"].startswith("text/plain")
+        if r.headers["Content-Type"].startswith("text/html"):  # a browser's error page, the same words
+            assert "html" in (r.request.headers.get("Accept") or "").lower(), r.request.headers
+        else:
+            assert r.headers["Content-Type"].startswith("text/plain")
         assert_clear_refusal(r)
 
 
