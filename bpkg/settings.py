@@ -26,6 +26,12 @@ class Setting:
     default: object
     doc: str
 
+    @property
+    def public(self) -> bool:
+        """Shown in the service description: a limit or a switch a client may plan around,
+        never a token, a path or an address of this machine."""
+        return isinstance(self.default, (bool, int, float)) and not self.name.endswith(("_TOKEN", "_TOKENS"))
+
 
 SETTINGS = (
     Setting("KG_PATHS", None, "files or folders to load; None = the bundled ontology/ and kg/"),
@@ -58,3 +64,8 @@ SETTINGS = (
     *(Setting("SPARQL_" + f.name.upper(), f.default, f"SPARQL limit: Limits.{f.name}") for f in fields(Limits)),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+def published(config) -> list[tuple[Setting, object]]:
+    """The public settings with the values this application runs with."""
+    return [(s, config.get(s.name, s.default)) for s in SETTINGS if s.public]

@@ -11,7 +11,7 @@ import pyoxigraph as ox
 import pytest
 
 from bpkg import formats
-from bpkg.sparql.evaluate import _evaluate
+from bpkg.sparql.evaluate import evaluate_job
 from bpkg.sparql.protocol import Target
 
 JSON_FORMAT = next(f for f in formats.TABULAR if f.name == "json")
@@ -73,7 +73,7 @@ QUERIES = [
 
 @pytest.mark.parametrize("query", QUERIES)
 def test_under_the_caps_the_engine_writes_our_bytes(target, query):
-    header, body = _evaluate(target, _job(query))
+    header, body = evaluate_job(target, _job(query))
     expected_header, expected = _ours(target, query, 10_000, 16 * 1024 * 1024)
     assert body == expected
     assert header["rows"] == expected_header["rows"] == len(json.loads(body)["results"]["bindings"])
@@ -82,30 +82,30 @@ def test_under_the_caps_the_engine_writes_our_bytes(target, query):
 
 @pytest.mark.parametrize("query", QUERIES[:3])
 def test_the_row_cap_cuts_where_it_always_has(target, query):
-    rows = len(json.loads(_evaluate(target, _job(query))[1])["results"]["bindings"])
+    rows = len(json.loads(evaluate_job(target, _job(query))[1])["results"]["bindings"])
     for cap in (rows + 1, rows, rows - 1, rows // 2, 2, 1, 0):
-        header, body = _evaluate(target, _job(query, max_rows=cap))
+        header, body = evaluate_job(target, _job(query, max_rows=cap))
         expected_header, expected = _ours(target, query, cap, 16 * 1024 * 1024)
         assert (header["rows"], header["truncated"], body) == (expected_header["rows"], expected_header["truncated"],
                                                                expected), cap
-    assert _evaluate(target, _job(query, max_rows=rows - 1))[0]["truncated"] == "rows"
+    assert evaluate_job(target, _job(query, max_rows=rows - 1))[0]["truncated"] == "rows"
 
 
 @pytest.mark.parametrize("query", QUERIES[:2])
 def test_the_byte_cap_cuts_where_it_always_has(target, query):
-    size = len(_evaluate(target, _job(query))[1])
+    size = len(evaluate_job(target, _job(query))[1])
     # Around where TableWriter stops taking the last row (the document but its 3 closing bytes,
     # plus its room), around the engine's own limit (the document plus the room), and below.
     room = formats.CLOSING_ROOM
     for cap in (size + room, size + room - 1, size + room - 3, size + room - 4, size - 1, size // 2, 200):
-        header, body = _evaluate(target, _job(query, max_bytes=cap))
+        header, body = evaluate_job(target, _job(query, max_bytes=cap))
         expected_header, expected = _ours(target, query, 10_000, cap)
         assert (header["rows"], header["truncated"], body) == (expected_header["rows"], expected_header["truncated"],
                                                                expected), cap
         assert len(body) <= cap
         json.loads(body)  # a cut table is still a whole document
-    assert _evaluate(target, _job(query, max_bytes=size + formats.CLOSING_ROOM))[0]["truncated"] is None
-    assert _evaluate(target, _job(query, max_bytes=size - 1))[0]["truncated"] == "bytes"
+    assert evaluate_job(target, _job(query, max_bytes=size + formats.CLOSING_ROOM))[0]["truncated"] is None
+    assert evaluate_job(target, _job(query, max_bytes=size - 1))[0]["truncated"] == "bytes"
 
 
 def test_rows_are_counted_from_the_engine_document(target):
@@ -121,5 +121,5 @@ def test_a_table_cut_at_the_row_cap_is_written_by_the_engine(target, monkeypatch
     query = QUERIES[0]
     expected_header, expected = _ours(target, query, 100, 16 * 1024 * 1024)
     monkeypatch.setattr(formats, "TableWriter", None)  # any use of it would fail
-    header, body = _evaluate(target, _job(query, max_rows=100))
+    header, body = evaluate_job(target, _job(query, max_rows=100))
     assert (header["rows"], header["truncated"], body) == (100, "rows", expected)

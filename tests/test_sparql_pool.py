@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bpkg.sparql import Limits, Request, SparqlError, Target, WorkerPool, _job, execute, prepare
+from bpkg.sparql import Limits, Request, SparqlError, Target, WorkerPool, job_for, execute, prepare
 
 ASK = Request(query="ASK { ?s ?p ?o }", format="json")
 RUNAWAY = Request(query="SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }")
@@ -133,7 +133,7 @@ def test_workers_have_no_network_even_if_the_gate_were_bypassed(kg, pool):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/sparql"
         plan = prepare(Target.of(kg), Request(query="ASK {}"), Limits())
-        job = {**_job(plan, Request(query="ASK {}"), Limits()),
+        job = {**job_for(plan, Request(query="ASK {}"), Limits()),
                "query": f"SELECT ?x WHERE {{ SERVICE <{url}> {{ ?x ?y ?z }} }}", "form": "SELECT", "format": "json"}
         header, _ = pool.run(job, Limits(timeout=10))
         if header["status"] == 200 and os.geteuid() != 0:

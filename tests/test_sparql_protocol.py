@@ -248,6 +248,19 @@ def test_service_description_in_turtle(live_server):
     assert (endpoint, URIRef(SD + "supportedLanguage"), URIRef(SD + "SPARQL11Update")) not in sd
 
 
+def test_service_description_lists_the_public_settings_and_no_secret(live_server):
+    """What a client may plan around (limits, switches) with the values in force, from the one
+    settings list (bpkg.settings); tokens, paths and addresses never."""
+    sd = Graph().parse(data=requests.get(live_server + "/sparql", headers={"Accept": "text/turtle"}).text, format="turtle")
+    endpoint = URIRef(live_server + "/sparql")
+    label, value = URIRef("http://www.w3.org/2000/01/rdf-schema#label"), URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#value")
+    shown = {str(sd.value(node, label)): sd.value(node, value).toPython()
+             for node in sd.objects(endpoint, URIRef("https://w3id.org/bpkg/service#setting"))}
+    assert shown["SPARQL_MAX_ROWS"] == 500 and shown["SPARQL_TIMEOUT"] == 2  # this server's, not the defaults
+    assert shown["VALIDATE_MAX_BYTES"] == 1024 * 1024 and shown["SPARQL_UPDATE_ENABLED"] is False
+    assert not [name for name in shown if "TOKEN" in name or name in ("KG_PATHS", "DATA_DIR", "STORE", "PUBLIC_URL")]
+
+
 def test_service_description_links_the_dataset_description(live_server):
     sd = Graph().parse(data=requests.get(live_server + "/sparql", headers={"Accept": "text/turtle"}).text, format="turtle")
     void_url = sd.value(URIRef(live_server + "/sparql"), URIRef("http://www.w3.org/2000/01/rdf-schema#seeAlso"))

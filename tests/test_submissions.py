@@ -261,7 +261,10 @@ def test_accepted_data_survives_a_new_app_on_the_same_data_dir(kg, tmp_path):
 
 def test_the_review_page_is_served_without_data(client):
     page = client.get("/submissions/review")
-    assert page.status_code == 200 and b"Curator token" in page.data and b"Bearer" in page.data
+    assert page.status_code == 200 and b"Curator token" in page.data and b"review.js" in page.data
+    assert b"sessionStorage" not in page.data  # the page itself holds no script and no data
+    script = client.get("/static/review.js")
+    assert script.status_code == 200 and b"Bearer" in script.data
 
 
 # -- a real server: publication, CLI, concurrency ----------------------------------------------

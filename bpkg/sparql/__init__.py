@@ -38,7 +38,7 @@ query process), ``sandbox`` (updates). This module is the public surface.
 from __future__ import annotations
 
 from .admission import Admission
-from .evaluate import _evaluate, _job
+from .evaluate import evaluate_job, job_for
 from .gate import (FORMS, SERVICE_REFUSED, UPDATE_REFUSED, Plan, Token, decide, expand_unicode_escapes, gate, lex,
                    prepare, remember, screen, syntax_message, tokens)
 from .protocol import Limits, Request, Result, SparqlError, Target
@@ -58,9 +58,9 @@ def run(target: Target, plan: Plan, req: Request, limits: Limits, pool: WorkerPo
         on_long=None) -> Result:
     """Evaluate a prepared query in a query process: a pool's worker, or a one-shot child.
     ``on_long``: see :meth:`WorkerPool.run` (admission's move to the long lane)."""
-    job = _job(plan, req, limits)
+    job = job_for(plan, req, limits)
     if pool is None:
-        header, body = run_isolated(lambda: _evaluate(target, job), limits)
+        header, body = run_isolated(lambda: evaluate_job(target, job), limits)
     else:
         header, body = pool.run(job, limits, on_long)
     if header["status"] != 200:

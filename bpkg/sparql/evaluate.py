@@ -28,7 +28,7 @@ def _dataset_arguments(target: Target, job: dict) -> dict:
 _FORMATS = {f.name: f for f in formats.TABULAR + formats.GRAPH}
 
 
-def _job(plan: Plan, req: Request, limits: Limits) -> dict:
+def job_for(plan: Plan, req: Request, limits: Limits) -> dict:
     """What a query process needs, as JSON (it crosses a process boundary)."""
     return {"query": plan.query, "form": plan.form, "format": plan.format.name if plan.format else None,
             "accept": req.accept, "format_param": req.format, "base_iri": req.base_iri,
@@ -37,7 +37,7 @@ def _job(plan: Plan, req: Request, limits: Limits) -> dict:
             "parsed": plan.parsed, "max_rows": limits.max_rows, "max_bytes": limits.max_bytes}
 
 
-def _evaluate(target: Target, job: dict) -> tuple[dict, bytes]:
+def evaluate_job(target: Target, job: dict) -> tuple[dict, bytes]:
     decision = None
     if not job.get("parsed"):  # the gate's parse, before the engine (or an external store) sees the text
         try:
@@ -126,7 +126,7 @@ def _answer(target: Target, job: dict) -> tuple[dict, bytes]:
     return header, body
 
 
-def _outcome(job) -> tuple[dict, bytes]:
+def outcome_of(job) -> tuple[dict, bytes]:
     """``job()``'s (header, body), or a header describing why it failed."""
     try:
         return job()

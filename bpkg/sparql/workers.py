@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .evaluate import _evaluate, _outcome
+from .evaluate import evaluate_job, outcome_of
 from .protocol import Limits, SparqlError, Target
 
 
@@ -238,7 +238,7 @@ def run_isolated(job, limits: Limits, lane: str = "query") -> tuple[dict, bytes]
         raise SparqlError(503, f"the server is busy ({limits.max_workers} queries running); try again shortly")
     try:
         read_fd, write_fd = os.pipe()
-        pid = spawn_query_process(write_fd, lambda: _write_frame(write_fd, *_outcome(job)), limits.memory_mb,
+        pid = spawn_query_process(write_fd, lambda: _write_frame(write_fd, *outcome_of(job)), limits.memory_mb,
                                   allow_network=limits.allow_network)
         os.close(write_fd)
         try:
@@ -346,7 +346,7 @@ def _worker_loop(fd: int, target: Target) -> None:
         if frame is None:
             return
         job, _ = frame
-        header, body = _outcome(lambda: _evaluate(target, job))
+        header, body = outcome_of(lambda: evaluate_job(target, job))
         served += 1
         if served >= WORKER_MAX_JOBS:
             header["retire"] = True

@@ -29,6 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import __version__, formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
+from ..settings import published
 from ..sparql import (Admission, Limits, Request, SparqlError, Target, execute, prepare,
                       run, run_update, worker_pool)
 from . import hygiene
@@ -297,8 +298,10 @@ def _graph_sizes(store: ox.Store) -> dict[str, int]:
     return {row["g"].value: int(row["n"].value) for row in sizes}
 
 
-def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap: Limits) -> list[ox.Triple]:
-    """The SPARQL 1.1 Service Description of this endpoint, as triples."""
+def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap: Limits,
+                        config=None) -> list[ox.Triple]:
+    """The SPARQL 1.1 Service Description of this endpoint, as triples, with the public
+    settings it runs with (``config``: the app's, see :mod:`bpkg.settings`)."""
     n, lit = ox.NamedNode, ox.Literal
     service, dataset, default = n(endpoint_iri), ox.BlankNode(), ox.BlankNode()
     xsd = PREFIXES["xsd"]
@@ -344,6 +347,16 @@ def description_triples(endpoint_iri: str, target: Target, updatable: bool, cap:
                               ("maxQueryLength", str(cap.max_query_chars), "integer"),
                               ("maxNestingDepth", str(cap.max_depth), "integer")):
         out.append(ox.Triple(service, n(SVC + name), lit(value, datatype=n(xsd + kind))))
+    for setting, value in published(config or {}):
+        node = n(f"{endpoint_iri}#setting-{setting.name}")
+        datatype = "boolean" if isinstance(setting.default, bool) else "decimal" if isinstance(setting.default, float) \
+            else "integer"
+        shown = str(value).lower() if datatype == "boolean" else f"{float(value):g}" if datatype == "decimal" \
+            else str(int(value))
+        out += [ox.Triple(service, n(SVC + "setting"), node),
+                ox.Triple(node, n(PREFIXES["rdfs"] + "label"), lit(setting.name)),
+                ox.Triple(node, n(PREFIXES["rdf"] + "value"), lit(shown, datatype=n(xsd + datatype))),
+                ox.Triple(node, n(PREFIXES["rdfs"] + "comment"), lit(setting.doc, language="en"))]
     first_seen = {}
     for triple in out:  # group by subject so Turtle reads one node at a time
         first_seen.setdefault(triple.subject, len(first_seen))
@@ -358,7 +371,7 @@ def service_description(target: Target, updatable: bool) -> Response:
         return _text(406, "the service description is available as " + ", ".join(f.media_type for f in offered))
     if fmt is HTML:
         return query_page()
-    triples = description_triples(request.base_url, target, updatable, limits())
+    triples = description_triples(request.base_url, target, updatable, limits(), current_app.config)
     return Response(formats.graph_result(fmt, triples), content_type=fmt.content_type)
 
 

@@ -36,7 +36,7 @@ from ..validation import SubmissionError
 from . import hygiene
 from .context import current_validator, get_kg, publisher, validate_limit
 from .publication import dataset_changed
-from .upload import FORM_TYPES, read_submission, too_large
+from .upload import FORM_TYPES, read_submission, too_large, validate_isolated
 
 bp = Blueprint("submissions", __name__)
 
@@ -243,8 +243,10 @@ def submit():
         # What validation.validate() does, in its two steps: the parsed triples are what is kept.
         submission = validation.parse_submission(data, media_type=media_type, filename=filename, fmt=fmt,
                                                  source=filename or "the submission", max_bytes=validate_limit())
-        validator = current_validator()
-        report = validator.validate_submission(submission, owner=_actor())
+        validator, owner = current_validator(), _actor()
+        # In a disposable process, as /validate does; the graph's own results for the nodes
+        # it names are computed there too (a published version is never validated whole).
+        report = validate_isolated(lambda: validator.validate_submission(submission, owner=owner))
     except SubmissionError as exc:
         return _json(exc.as_dict(), exc.status)
     if not report.conforms:

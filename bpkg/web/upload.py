@@ -1,14 +1,16 @@
-"""Reading a data submission from a request, the same way for ``/validate`` and ``/submissions``:
-a raw body with its RDF Content-Type, a multipart upload (field ``file``), or a form field
-``data`` with ``format`` naming the syntax. Size and format problems are SubmissionErrors
-with the HTTP status to answer (413, 415), raised before anything is parsed.
+"""A data submission from a request, the same way for ``/validate`` and ``/submissions``:
+read (a raw body with its RDF Content-Type, a multipart upload (field ``file``), or a form
+field ``data`` with ``format`` naming the syntax) and validated where it can be stopped.
+Size and format problems are SubmissionErrors with the HTTP status to answer (413, 415),
+raised before anything is parsed.
 """
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 
 from .. import formats
+from ..sparql import Limits, SparqlError, call_isolated
 from ..validation import SubmissionError
 from .context import validate_limit
 
@@ -53,3 +55,25 @@ def read_submission():
     if len(data) > validate_limit():
         raise too_large(len(data))
     return data, content_type, None, fmt, ""
+
+
+def validation_bounds() -> Limits:
+    """Where a validation runs: a disposable process with its own deadline, memory and count
+    (``VALIDATE_TIMEOUT``, ``VALIDATE_MEMORY_MB``, ``VALIDATE_PARALLEL``)."""
+    config = current_app.config
+    return Limits(timeout=float(config["VALIDATE_TIMEOUT"]), memory_mb=int(config["VALIDATE_MEMORY_MB"]),
+                  max_workers=int(config["VALIDATE_PARALLEL"]))
+
+
+def validate_isolated(run):
+    """``run()`` (a validation returning a Report) in a disposable process without network,
+    under the validation deadline and memory cap: a flood or a pathological document costs
+    one killed process, never the server's memory or threads."""
+    try:
+        return call_isolated(run, validation_bounds(), lane="validation")
+    except SparqlError as exc:
+        raise SubmissionError(exc.message.replace("the query", "the validation"), status=exc.status,
+                              kind="busy" if exc.status == 503 else "failed") from None
+    except MemoryError:
+        raise SubmissionError(f"validating the submission needed more than {validation_bounds().memory_mb} MB; "
+                              "split it into smaller files", status=413, kind="too-large") from None

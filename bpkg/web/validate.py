@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from markupsafe import Markup, escape
 from rdflib import URIRef
 
 from .. import formats, validation
-from ..sparql import Limits, SparqlError, call_isolated
 from ..validation import SubmissionError, display
 from .context import current_validator, get_kg, local_path, shapes_folder, validate_limit
-from .upload import FORM_TYPES, read_submission, too_large
+from .upload import FORM_TYPES, read_submission, too_large, validate_isolated
 
 bp = Blueprint("validate", __name__)
 
@@ -38,26 +37,10 @@ bp = Blueprint("validate", __name__)
 REPORT_FORMATS = (formats.JSON, formats.syntax("turtle"), formats.syntax("jsonld"), formats.HTML)
 
 
-def _bounds() -> Limits:
-    """Where a validation runs: a disposable process with its own deadline, memory and count
-    (``VALIDATE_TIMEOUT``, ``VALIDATE_MEMORY_MB``, ``VALIDATE_PARALLEL``)."""
-    config = current_app.config
-    return Limits(timeout=float(config["VALIDATE_TIMEOUT"]), memory_mb=int(config["VALIDATE_MEMORY_MB"]),
-                  max_workers=int(config["VALIDATE_PARALLEL"]))
-
-
 def _validate_bounded(kg, data, shapes_dir, **kwargs):
     validator = validation.validator_for(kg, shapes_dir)
     validator.validate_bundled()  # the baseline, computed once in the server and inherited by every child
-    try:
-        return call_isolated(lambda: validation.validate(kg, data, shapes_dir=shapes_dir, **kwargs), _bounds(),
-                             lane="validation")
-    except SparqlError as exc:
-        raise SubmissionError(exc.message.replace("the query", "the validation"), status=exc.status,
-                              kind="busy" if exc.status == 503 else "failed") from None
-    except MemoryError:
-        raise SubmissionError(f"validating the submission needed more than {_bounds().memory_mb} MB; split it "
-                              "into smaller files", status=413, kind="too-large") from None
+    return validate_isolated(lambda: validation.validate(kg, data, shapes_dir=shapes_dir, **kwargs))
 
 
 def _report_format() -> str | None:
