@@ -360,7 +360,7 @@ def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, 
                                        "never fetches graphs from elsewhere (the service description lists the graphs)")
             return iri
 
-        for node in _comp_values(query, CompValue):
+        for node in comp_values(query, CompValue):
             if node.name == "ServiceGraphPattern":
                 raise SparqlError(400, SERVICE_REFUSED)
             if node.name == "DatasetClause":
@@ -377,7 +377,7 @@ def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, 
     return {"form": form, "from_default": default, "from_named": named}
 
 
-def _comp_values(node, comp_value):
+def comp_values(node, comp_value):
     """Every CompValue in an rdflib parse tree (EXISTS, MINUS, sub-selects included)."""
     stack = [node]
     while stack:

@@ -7,7 +7,7 @@ import threading
 import pyoxigraph as ox
 
 from ..namespaces import PREFIXES
-from .gate import SERVICE_REFUSED, lex, screen, syntax_message, tokens
+from .gate import SERVICE_REFUSED, comp_values, lex, screen, syntax_message, tokens
 from .protocol import Limits, SparqlError
 
 
@@ -60,7 +60,7 @@ def run_update(store: ox.Store, text: str, limits: Limits, base_iri: str | None 
                                f"  {line}\n  {' ' * (exc.col - 1)}^") from None
     except RecursionError:
         raise SparqlError(400, "the update is too deeply nested to parse") from None
-    nodes = list(_walk(tree, CompValue))
+    nodes = list(comp_values(tree, CompValue))
     if any(node.name == "ServiceGraphPattern" for node in nodes):
         raise SparqlError(400, SERVICE_REFUSED)
     operations = list(tree["request"] if "request" in tree else [])
@@ -79,16 +79,3 @@ def run_update(store: ox.Store, text: str, limits: Limits, base_iri: str | None 
     except (OSError, ValueError) as exc:
         raise SparqlError(400, f"the update failed: {exc}") from None
 
-
-def _walk(node, comp_value):
-    """Every CompValue in an rdflib parse tree."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, comp_value):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)) or type(item).__name__ == "ParseResults":
-            stack.extend(item)

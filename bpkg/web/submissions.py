@@ -307,25 +307,28 @@ def show(sid: str):
                     headers={"Cache-Control": "no-store"})
 
 
-@bp.get("/submissions/<sid>/diff")
-def diff(sid: str):
+def _for_curator(sid: str) -> tuple:
+    """(the submission, None) when a curator asks for one that exists, else (None, the refusal)."""
     refused = _only(CURATOR)
     if refused:
-        return refused
+        return None, refused
     record = _find(sid)
-    if record is None:
-        return _not_found(sid)
+    return (record, None) if record is not None else (None, _not_found(sid))
+
+
+@bp.get("/submissions/<sid>/diff")
+def diff(sid: str):
+    record, refused = _for_curator(sid)
+    if refused:
+        return refused
     return _json({**submissions.diff(get_kg(), record), "dataset_version": get_kg().version})
 
 
 @bp.get("/submissions/<sid>/document")
 def document(sid: str):
-    refused = _only(CURATOR)
+    record, refused = _for_curator(sid)
     if refused:
         return refused
-    record = _find(sid)
-    if record is None:
-        return _not_found(sid)
     # Verbatim, as sent; as a download, so that a browser never renders what a submitter wrote.
     return Response(inbox().document(sid), content_type=record.media_type,
                     headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff",
@@ -334,12 +337,9 @@ def document(sid: str):
 
 @bp.post("/submissions/<sid>/<any(accept, reject, revoke):action>")
 def decide(sid: str, action: str):
-    refused = _only(CURATOR)
+    record, refused = _for_curator(sid)
     if refused:
         return refused
-    record = _find(sid)
-    if record is None:
-        return _not_found(sid)
     app = current_app._get_current_object()
     pub = publisher()
     try:
