@@ -110,7 +110,7 @@ def _refuse_invalid_utf8():
     elif request.mimetype == "application/x-www-form-urlencoded" and request.method in ("POST", "PUT", "PATCH"):
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         if request.path.endswith("/sparql"):  # the endpoint's own, smaller limit answers larger bodies (413)
-            limit = current_app.config.get("SPARQL_MAX_REQUEST_BYTES", 256 * 1024)
+            limit = current_app.config["SPARQL_MAX_REQUEST_BYTES"]  # bpkg.settings holds the default
         if request.content_length is not None and limit is not None and request.content_length <= limit:
             if not _utf8(urllib.parse.unquote_to_bytes(request.get_data(cache=True).replace(b"+", b" "))):
                 bad = "the form body"

@@ -17,22 +17,22 @@ only run the application. What waitress leaves open is bounded here:
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import sys
 import threading
 import time
 
-HEADER_TIMEOUT = 10.0  # seconds for a request's headers, from its first byte
-BODY_TIMEOUT = 60.0  # seconds more for its body (1 MiB at 17 kB/s)
-
 from ..remote import StoreError
 from ..store import LoadError
 
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers, from its first byte
+BODY_TIMEOUT = 60.0  # seconds more for its body (1 MiB at 17 kB/s)
+SHUTDOWN_LISTEN = 1.0  # seconds an accepted connection may take to send its request after SIGTERM
+
 
 def cmd_serve(args) -> int:
-    import os
-
     from . import create_app
 
     if not 0 <= args.port <= 65535:
@@ -226,9 +226,6 @@ def serve_until_signal(server, grace: float) -> int:
     if left:
         print(f"bpkg serve: {left} connection(s) still busy after {grace:g} s; closed", file=sys.stderr)
     return 1 if left else 0
-
-
-SHUTDOWN_LISTEN = 1.0  # seconds an accepted connection may take to send its request after SIGTERM
 
 
 def _accept_backlog(listener) -> None:
