@@ -538,25 +538,19 @@ class _PreparedQueryGraph(Graph):
 def require_conformance(kg, shapes_dir: Path = SHAPES_DIR, cache_dir: Path | None = None) -> None:
     """Refuse (bpkg.LoadError: file, line, message) a bundled graph the validator rejects:
     shapes that do not parse, a violation, an ill-typed literal. Commands that serve or
-    export the graph call this first. A conforming result is remembered by the content
-    hash of the data and the shapes (``~/.cache/bpkg``), so a cold start does not pay the
-    validation again for files it has already accepted."""
-    import hashlib
-    import os
-
+    export the graph call this first. A conforming result is remembered (``~/.cache/bpkg``)
+    by the content hash of the data, the shapes, this module and the versions of bpkg,
+    rdflib and pySHACL, so a start on files already accepted neither parses the shapes nor
+    imports pySHACL: the same bytes with the same code cannot give another answer."""
     from .store import LoadError
 
+    stamp = _conformance_stamp(kg, shapes_dir, cache_dir)
+    if stamp is not None and stamp.is_file():
+        return
     unreadable = load_shapes(shapes_dir).failures
     if unreadable:
         path, message, line = unreadable[0]
         raise LoadError(path, f"the shapes file does not parse: {message}", line)
-    digest = hashlib.sha256(kg.version.encode())
-    for path in sorted(Path(shapes_dir).rglob("*.ttl")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    cache_dir = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bpkg"
-    stamp = cache_dir / f"conforms-{digest.hexdigest()[:32]}"
-    if stamp.is_file():
-        return
     validator = validator_for(kg) if Path(shapes_dir) == SHAPES_DIR else Validator(kg, shapes_dir)
     report = validator.validate_bundled()
     violations = [r for r in report.results if r.severity == "Violation"]
@@ -565,11 +559,33 @@ def require_conformance(kg, shapes_dir: Path = SHAPES_DIR, cache_dir: Path | Non
         path, line = _where_in_sources(kg, first.focus)
         more = f" (and {len(violations) - 1} more; run `bpkg validate`)" if len(violations) > 1 else ""
         raise LoadError(path, f"{display(first.focus)}: {first.message}{more}", line)
+    if stamp is None:
+        return
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text("conforms\n")
     except OSError:
         pass  # no cache: the next start validates again
+
+
+def _conformance_stamp(kg, shapes_dir: Path, cache_dir: Path | None) -> Path | None:
+    """The file whose presence says "these data conform to these shapes" (None: no cache)."""
+    import hashlib
+    import os
+    from importlib import metadata
+
+    from . import __version__
+
+    digest = hashlib.sha256(kg.version.encode())
+    try:
+        versions = [__version__, metadata.version("rdflib"), metadata.version("pyshacl")]
+        digest.update("\0".join(versions).encode() + b"\0" + Path(__file__).read_bytes())
+    except (OSError, metadata.PackageNotFoundError):
+        return None  # what would validate cannot be told apart from another version: validate
+    for path in sorted(Path(shapes_dir).rglob("*.ttl")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    cache_dir = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bpkg"
+    return cache_dir / f"conforms-{digest.hexdigest()[:32]}"
 
 
 def _where_in_sources(kg, focus) -> tuple[str, int | None]:
