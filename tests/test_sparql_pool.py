@@ -169,3 +169,36 @@ def test_workers_do_not_outlive_the_server(stop):
         os.kill(proc.pid, stop)
         proc.wait(timeout=10)
     assert _wait_for(lambda: not any(_running(pid) for pid in workers), 5), "workers outlived the server"
+
+
+def test_a_collection_in_a_query_process_leaves_the_server_s_pages_shared():
+    """A forked query process shares the server's memory until a page is written. CPython's
+    collector writes into every object it visits, so a full collection in the child would
+    copy every page holding the server's objects (at 2M triples, hundreds of MB per worker
+    once queries run); what the child inherits is frozen out of its reach instead."""
+    import gc
+
+    from bpkg.sparql.workers import spawn_query_process
+
+    long_lived = [{"n": [i]} for i in range(200_000)]  # about 40 MB of the server's own objects
+
+    def private_dirty_kib() -> int:
+        with open("/proc/self/smaps_rollup") as f:
+            return sum(int(line.split()[1]) for line in f if line.startswith("Private_Dirty"))
+
+    read_fd, write_fd = os.pipe()
+
+    def body():
+        before = private_dirty_kib()
+        gc.collect()
+        os.write(write_fd, str(private_dirty_kib() - before).encode())
+
+    pid = spawn_query_process(write_fd, body, memory_mb=2048, allow_network=True)
+    os.close(write_fd)
+    try:
+        copied_kib = int(os.read(read_fd, 64).decode())
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert len(long_lived) == 200_000
+    assert copied_kib < 4 * 1024, f"a collection in the query process copied {copied_kib} KiB of the server's pages"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import ctypes
+import gc
 import json
 import os
 import pickle
@@ -108,6 +109,10 @@ def spawn_query_process(channel_fd: int, body, memory_mb: int, network: bool = F
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
+        # Everything inherited from the server goes out of the collector's reach: a collection
+        # writes into the header of every object it visits, which would copy each page the
+        # child shares with the server (the pages stay shared until someone writes to them).
+        gc.freeze()
         code = 0
         try:
             _become_query_process(channel_fd, memory_mb, network=network, allow_network=allow_network, parent=parent)
@@ -386,6 +391,9 @@ class WorkerPool:
             return sorted(self._all)
 
     def start(self) -> "WorkerPool":
+        # What the server loaded so far lives as long as it does: frozen, the server's own
+        # collections never write to those pages again, so the workers keep sharing them.
+        gc.freeze()
         for _ in range(self.prefork):
             if not self._reserve():
                 break
