@@ -202,3 +202,20 @@ def test_a_collection_in_a_query_process_leaves_the_server_s_pages_shared():
         os.waitpid(pid, 0)
     assert len(long_lived) == 200_000
     assert copied_kib < 4 * 1024, f"a collection in the query process copied {copied_kib} KiB of the server's pages"
+
+
+def test_a_worker_that_has_made_too_much_memory_its_own_is_replaced(kg):
+    """The engine writes to the store's pages as it reads them, so each worker copies what it
+    scans; past Limits.worker_private_mb it answers, then a fresh fork (sharing all) takes over."""
+    target = Target.of(kg)
+    count = Request(query="SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", format="json")
+    for budget, replaced in ((1, True), (Limits.worker_private_mb, False)):
+        pool = WorkerPool(target, size=1, memory_mb=2048, private_mb=budget).start()
+        try:
+            before = pool.pids
+            first = execute(target, count, Limits(), pool).body
+            assert _wait_for(lambda: len(pool.pids) == 1)
+            assert (_wait_for(lambda: pool.pids != before, seconds=5) if replaced else pool.pids == before), budget
+            assert execute(target, count, Limits(), pool).body == first and str(len(kg)).encode() in first
+        finally:
+            pool.close()
