@@ -466,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
     p.add_argument("--grace", type=float, default=30.0,
                    help="on SIGTERM/SIGINT, seconds to let requests in flight finish (default 30)")
+    p.add_argument("--no-conformance-check", action="store_true",
+                   help="serve without validating the graph against the shapes first (for a graph of your own "
+                        "that was checked elsewhere, or is too large for the in-memory validator; the service "
+                        "description says so)")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="where submissions are kept (default BPKG_DATA_DIR, else $XDG_DATA_HOME/bpkg or "
                         "~/.local/share/bpkg); submissions are on when BPKG_SUBMITTER_TOKENS and "

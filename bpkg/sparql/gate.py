@@ -23,6 +23,7 @@ The tokenizer is shared with the update sandbox and the external-store mode."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import urllib.parse
@@ -93,14 +94,27 @@ class Token(NamedTuple):
     depth: int
 
 
-def lex(text: str):
+def lex(text: str, comments: list | None = None, skeleton: list | None = None):
     """The tokens of ``text`` that matter to the gate: words (keywords, function names),
     IRIs, prefixed names and brackets, with the bracket depth. Strings, comments,
-    variables, blank nodes, language tags and numbers are skipped."""
+    variables, blank nodes, language tags and numbers are skipped.
+
+    In the same pass, if given: ``comments`` gets the (start, end) of every comment, and
+    ``skeleton`` every token but white space and comments, marked with whether white
+    space or a comment came before it (see :func:`_without_comments`)."""
     depth = 0
     skipped = _SKIPPED
+    separated = True
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
+        if skeleton is not None:
+            if kind == "ws" or kind == "comment":
+                separated = True
+                if kind == "comment" and comments is not None:
+                    comments.append(m.span())
+                continue
+            skeleton.append(" " + m.group() if separated else m.group())  # no token starts with white space
+            separated = False
         if kind in skipped:
             continue
         if kind == "open":
@@ -126,13 +140,14 @@ def screen(text: str, limits: Limits, what: str = "query") -> str:
     return _screened(text, limits, what)[0]
 
 
-def _screened(text: str, limits: Limits, what: str) -> tuple[str, list[Token]]:
+def _screened(text: str, limits: Limits, what: str, comments: list | None = None,
+              skeleton: list | None = None) -> tuple[str, list[Token]]:
     if len(text) > limits.max_query_chars:
         raise SparqlError(413, f"the {what} is {len(text)} characters long; the limit is {limits.max_query_chars}")
     text = expand_unicode_escapes(text)
     if not text.strip():
         raise SparqlError(400, f"the {what} is empty")
-    toks = list(lex(text))
+    toks = list(lex(text, comments, skeleton))
     deepest = max((t.depth for t in toks if t.kind == "open"), default=0)
     if deepest > limits.max_depth:
         raise SparqlError(400, f"the {what} nests brackets {deepest} deep; the limit is {limits.max_depth}")
@@ -166,6 +181,8 @@ class Plan:
     # The site's prefixes (bpkg.namespaces.PREFIXES) that the query uses without declaring
     # them: all the engine needs to be given (handing it every prefix costs as much as a small query).
     prefixes: dict | None = None
+    code: str = ""  # the text without its comments, and its skeleton: see _without_comments
+    skeleton: tuple = ()
 
     @property
     def family(self) -> str | None:
@@ -274,8 +291,10 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
     key = (req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
 
     def scan() -> Plan:
-        text, toks = _screened(req.query, limits, "query")
-        return gate(text, target.graph_names, req.base_iri, toks)
+        comments, skeleton = [], []
+        text, toks = _screened(req.query, limits, "query", comments, skeleton)
+        plan = gate(text, target.graph_names, req.base_iri, toks)
+        return dataclasses.replace(plan, code=_cut(text, comments), skeleton=tuple(skeleton))
 
     plan = _cached(_plans, key, scan)
     if plan.family is None:
@@ -284,7 +303,7 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
         fmt = formats.choose(plan.family, req.accept, req.format)
     except formats.NotAcceptable as exc:
         raise SparqlError(406, str(exc)) from None
-    return Plan(plan.query, plan.form, plan.from_default, plan.from_named, fmt, plan.prefixes)
+    return dataclasses.replace(plan, format=fmt)
 
 
 # -- 2b. the parse (in the query process) ------------------------------------------------
@@ -293,7 +312,7 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
 # SPARQL parser can read a keyword that is not spelt out in the text (escapes are expanded
 # before this). A text without any of them, in any case and anywhere (strings, IRIs and
 # names included), cannot use what the parse looks for, whatever the tokenisation.
-_PARSE_NEEDED = re.compile("|".join(sorted({"SERVICE", "FROM", "NAMED", "GRAPH"} | UPDATE_KEYWORDS)), re.I)
+PARSE_WORDS = tuple(sorted({"SERVICE", "FROM", "NAMED", "GRAPH"} | UPDATE_KEYWORDS))
 
 
 class Unparsable(SparqlError):
@@ -305,13 +324,13 @@ _QUERY_NODES = {"SelectQuery": "SELECT", "ConstructQuery": "CONSTRUCT", "Describ
 
 def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, shared_store: bool = False) -> dict:
     """May this (screened) query run? Decided on rdflib's parse of SPARQL 1.1 (skipped when
-    the text cannot use what the parse looks for, see ``_PARSE_NEEDED``): returns the
+    the text cannot use what the parse looks for, see :func:`_parse_needed`): returns the
     form and the graphs named by FROM/FROM NAMED; raises SparqlError 400 for anything
     that is not a query, uses SERVICE, or names with FROM or FROM NAMED a graph that the
     dataset does not hold. ``shared_store`` (an external store, which may hold other
     graphs too): ``GRAPH <iri>`` outside the dataset is refused as well; on our own store
     such a graph is simply empty. Run where it can be killed: pyparsing is slow on large texts."""
-    if not _PARSE_NEEDED.search(_without_comments(text)[0]):
+    if not _parse_needed(_without_comments(text)[0]):
         form = next((t.text.upper() for t in lex(text) if t.kind == "word" and t.text.upper() in FORMS), None)
         if form is not None:  # nothing to refuse or resolve: the engine parses it next (syntax errors from there)
             return {"form": form, "from_default": [], "from_named": []}
@@ -380,18 +399,28 @@ def _without_comments(text: str) -> tuple[str, tuple[str, ...]]:
     prefixed name, readings at least as permissive as the grammar's: where the two could
     disagree, the text does not parse. So a keyword inside a comment is no keyword, and
     two texts with one skeleton are one query to the parser."""
-    code, skeleton, separated = [], [], True
-    for m in _TOKEN.finditer(text):
-        kind = m.lastgroup
-        if kind == "ws" or kind == "comment":
-            separated = True
-            if kind == "ws":
-                code.append(m.group())
-            continue
-        code.append(m.group())
-        skeleton.append(" " + m.group() if separated else m.group())  # no token starts with white space
-        separated = False
-    return "".join(code), tuple(skeleton)
+    comments, skeleton = [], []
+    for _ in lex(text, comments, skeleton):
+        pass
+    return _cut(text, comments), tuple(skeleton)
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    parts, at = [], 0
+    for start, end in spans:
+        parts.append(text[at:start])
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def _parse_needed(code: str) -> bool:
+    """Does ``code`` (a text without comments) spell any word the parse looks for, in any
+    case, anywhere? (Substring tests: a case-insensitive alternation costs far more.)"""
+    upper = code.upper()
+    return any(word in upper for word in PARSE_WORDS)
 
 
 _decisions: "OrderedDict[tuple, dict]" = OrderedDict()
@@ -401,10 +430,10 @@ def decision_for(plan: Plan, graph_names: frozenset[str], base_iri: str | None =
     """:func:`decide` on a scanned query, kept per skeleton (see :func:`_without_comments`):
     the same query sent again with other comments or spacing, as a notebook or a UI does,
     is not parsed again. A text that changes any token (a literal, an IRI, a LIMIT) is
-    parsed anew, unless it cannot use what the parse looks for (``_PARSE_NEEDED``)."""
+    parsed anew, unless it cannot use what the parse looks for (:func:`_parse_needed`)."""
     text = plan.query
-    code, skeleton = _without_comments(text)
-    if plan.form is not None and not _PARSE_NEEDED.search(code):
+    code, skeleton = (plan.code, plan.skeleton) if plan.skeleton else _without_comments(text)
+    if plan.form is not None and not _parse_needed(code):
         return {"form": plan.form, "from_default": [], "from_named": []}
     key = (skeleton, base_iri, graph_names, shared_store)
     return _cached(_decisions, key, lambda: decide(text, graph_names, base_iri, shared_store=shared_store))
