@@ -745,9 +745,15 @@ class Validator:
         return {n: keys for n, keys in self._before.items() if n not in known}
 
     def remember(self, entries: dict) -> None:
-        with self._lock:
-            for n, keys in entries.items():
-                self._before.setdefault(n, keys)
+        for n, keys in entries.items():  # no lock: a child may be forked at any moment, and must not inherit it held
+            self._before.setdefault(n, keys)
+
+    def after_fork(self) -> None:
+        """In a child forked from a process where another thread may have been validating: a
+        fresh lock, and none of that validation's triples."""
+        self._lock = threading.Lock()
+        for t in list(self._data.store._added):
+            self._data.remove(t)
 
     def save_baseline(self) -> None:
         """Write what was learnt to this data's cache file (when it has one); no cache, no harm."""
