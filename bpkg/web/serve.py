@@ -53,6 +53,8 @@ def cmd_serve(args) -> int:
         config["STORE"] = args.store
     if args.data_dir:
         config["DATA_DIR"] = args.data_dir
+    if getattr(args, "kg", None):
+        config["KG_PATHS"] = args.kg
     host = f"[{args.host}]" if ":" in args.host else args.host
     # URLs the site writes come from here, never from a client's Host header.
     public_url = args.public_url or os.environ.get("BPKG_PUBLIC_URL")
