@@ -55,6 +55,8 @@ def cmd_serve(args) -> int:
         config["DATA_DIR"] = args.data_dir
     if args.no_conformance_check:
         config["CHECK_CONFORMANCE"] = False
+    if getattr(args, "kg", None):
+        config["KG_PATHS"] = args.kg
     host = f"[{args.host}]" if ":" in args.host else args.host
     # URLs the site writes come from here, never from a client's Host header.
     public_url = args.public_url or os.environ.get("BPKG_PUBLIC_URL")
