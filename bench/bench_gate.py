@@ -2,8 +2,8 @@
 
 For each named query in queries/ (as the endpoint first sees it, and once bound with its
 documented example parameters) and a few raw texts: the median of 7 runs of the lexical
-screen and scan (``prepare``, in the server process) and of the parse decision
-(``decide``, in the query process; rdflib's SPARQL 1.1 grammar, skipped where the text
+screen and scan (``prepare``) and of the parse decision
+(``decide``; both in the query process; rdflib's SPARQL 1.1 grammar, skipped where the text
 cannot spell a keyword it looks for). A text's decision is kept, so each is paid once per
 text per server.
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bpkg import load, queries  # noqa: E402
 from bpkg.sparql import Limits, Request, Target, decide  # noqa: E402
-from bpkg.sparql.gate import _PARSE_NEEDED, _plans, prepare  # noqa: E402
+from bpkg.sparql.gate import _parse_needed, _plans, _without_comments, prepare  # noqa: E402
 
 
 def median_ms(fn, runs: int = 7) -> float:
@@ -44,7 +44,7 @@ def main() -> int:
             _plans.clear()
             prepare(target, Request(query=text), limits)
         rows.append((name, median_ms(scan), median_ms(lambda: decide(text, target.graph_names)),
-                     bool(_PARSE_NEEDED.search(text))))
+                     _parse_needed(_without_comments(text)[0])))
     print("| query | scan (server) | decision (query process) | parsed |")
     print("|---|---:|---:|---|")
     for name, scan_ms, decide_ms, parsed in rows:

@@ -1,57 +1,72 @@
-"""HTTP benchmark: our endpoint vs ``oxigraph serve`` vs ``rdflib-endpoint``, same data, same
-queries, bounded concurrency; and the cold start of our server.
+"""Serving, side by side: our endpoint against ``oxigraph serve`` (in memory) and
+``rdflib-endpoint`` on the same data and queries, every result cache defeated.
 
-* **ours**: ``python -m bpkg serve`` (the production server: waitress, the query worker
-  pool and the result cache), the graph chosen with ``BPKG_KG_PATHS``; queries to
-  ``/sparql``. Cases marked "uncached" give every request a new text (a trailing comment),
-  so they measure the miss path; the others are mostly cache hits after the first.
-* **oxigraph**: ``oxigraph serve --union-default-graph`` in memory, loaded by
-  ``bpkg.remote.load_into`` (a Graph Store Protocol PUT per named graph, as
-  ``bpkg load --store`` does).
-* **rdflib-endpoint**: ``rdflib-endpoint serve dump.nq`` run by the python of a separate
-  venv (it brings FastAPI/uvicorn, which we do not need): ``bench/.peers/venv``, set up by
-  ``bench/peers.py`` on first use, or another one given with ``--rdflib-endpoint-python``.
+For each size (``bundled``, and ``2m`` with ``--sizes bundled 2m``):
 
-Every server listens on 127.0.0.1 on a free port and is stopped by PID. Per server and query:
-``--clients`` threads, each with one keep-alive connection, send GET requests for
-``--seconds`` (after a 1 s warm-up); p50/p99 latency and requests/s are reported. The
-first response of each server is checked to have the same number of rows as the others.
-The client threads share the 2 cores with the server: absolute numbers are pessimistic,
-the ratios are the figure.
+* **the servers**, each on 127.0.0.1 on a free port, stopped by PID: ``python -m bpkg serve``
+  (waitress, the query worker pool; the graph given with ``--kg``), ``oxigraph serve
+  --union-default-graph`` loaded with the same quads, and ``rdflib-endpoint serve`` from
+  the peers' venv (``bench/peers.py``; at the bundled size only: at 2M it loads for many
+  minutes);
+* **the queries**: seven (a point lookup, four named queries with their example values, the
+  3-way join and the GROUP BY of ``workload.py``), plus ``ASK {}`` for the fixed cost. Every
+  request carries a new trailing comment, so no server can answer it from a result cache;
+  the first answer of each server is checked to have the same number of rows;
+* **the load**: 1 and 8 client threads, each with a keep-alive connection (``client.py``,
+  which spends a few microseconds per request rather than http.client's hundred), for
+  ``--seconds`` per server, query and client count; p50, p99 and requests/s;
+* **where the time goes** (ours): CPU per request of the server process, of its query
+  processes and of the client, read from /proc; and, in process, the stages of one query:
+  the engine alone, the query process's whole job (gate, engine, serialisation), the
+  hand-off to a pooled worker and back, and the server's own logic (cache key, slot);
+* **memory**: PSS of the server and all its processes, idle and after the load (and the
+  Oxigraph server's, for comparison);
+* **cold start**: ``bpkg serve`` from exec to the first answered query (bundled, 3 runs).
 
-    python bench/bench_http.py --quick
-    python bench/bench_http.py --size 50k --seconds 10 --json out.json
+    python bench/bench_http.py --quick                    # bundled only, 1 s per case
+    python bench/bench_http.py --sizes bundled 2m --json bench/out/http.json
+
+The client threads share the 2 cores with the servers; the ratios are the figure.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import math
 import os
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+import client  # noqa: E402
 import generate  # noqa: E402
-from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
 import peers  # noqa: E402
 import workload  # noqa: E402
 
 import bpkg  # noqa: E402
 from bpkg import queries  # noqa: E402
 from bpkg.remote import RemoteStore, load_into  # noqa: E402
+from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
 
 ROOT = generate.ROOT
 OUT = generate.OUT
-ACCEPT = "application/sparql-results+json"
+ASK = "ASK {}"
+NAMED = ("projects-by-state", "states", "gcm-objectives", "timeline")
+
+
+def cases() -> list[tuple[str, str]]:
+    """The seven queries (label, text), every parameter bound to its documented example."""
+    named = {label: queries.bound_text(q, v) for label, q, v in workload.cases()}
+    return [("point", workload.POINT), *((name, named[name]) for name in NAMED),
+            ("x-join3", workload.JOIN3), ("x-groupby", workload.GROUPBY)]
 
 
 class Server:
@@ -71,86 +86,32 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log.name}")
             try:
-                status, _ = get(self.port, self.path, "ASK { ?s ?p ?o }", timeout=2)
+                status, _ = get(self.port, self.path, "ASK { ?s ?p ?o }")
                 if status == 200:
                     return time.perf_counter() - self.started
             except OSError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.02)
         raise RuntimeError(f"{self.name} did not answer within {timeout:g} s")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
 
 
-def _url(path: str, query: str) -> str:
-    return f"{path}?{urllib.parse.urlencode({'query': query})}"
-
-
-def get(port: int, path: str, query: str, timeout: float = 30, headers: dict | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def get(port: int, path: str, query: str) -> tuple[int, bytes]:
+    conn = client.Connection(port, timeout=120)
     try:
-        conn.request("GET", _url(path, query), headers={"Accept": ACCEPT, **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.read()
+        status, body, _ = conn.send(client.get_request(port, path, query))
+        return status, body
     finally:
         conn.close()
-
-
-def load_test(port: int, path: str, query: str, clients: int, seconds: float, headers: dict | None = None,
-              bust: bool = False) -> dict:
-    """``clients`` keep-alive connections hammering one query for ``seconds``. With ``bust``
-    every request carries a different trailing comment, so no result cache can answer it
-    (the uncached path: same query, new text)."""
-    url = _url(path, query)
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    start_gate = threading.Barrier(clients + 1)
-    stop_at = [0.0]
-
-    def worker(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        start_gate.wait()
-        n = 0
-        while time.perf_counter() < stop_at[0]:
-            n += 1
-            target = _url(path, f"{query}\n# client {i} request {n}") if bust else url
-            t0 = time.perf_counter()
-            try:
-                conn.request("GET", target, headers={"Accept": ACCEPT, **(headers or {})})
-                response = conn.getresponse()
-                response.read()
-                if response.status not in (200, 304):
-                    errors[i] += 1
-            except (OSError, http.client.HTTPException):
-                errors[i] += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                continue
-            latencies[i].append(time.perf_counter() - t0)
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    began = time.perf_counter()
-    stop_at[0] = began + seconds
-    start_gate.wait()
-    for t in threads:
-        t.join(timeout=seconds + 120)
-    elapsed = time.perf_counter() - began
-    flat = sorted(x for per in latencies for x in per)
-    if not flat:
-        return {"requests": 0, "errors": sum(errors), "rps": 0.0, "p50_ms": None, "p99_ms": None}
-    return {"requests": len(flat), "errors": sum(errors), "rps": len(flat) / elapsed,
-            "p50_ms": statistics.median(flat) * 1000, "p99_ms": flat[min(len(flat) - 1, int(len(flat) * 0.99))] * 1000}
 
 
 def rows_in(body: bytes) -> int | None:
@@ -161,37 +122,68 @@ def rows_in(body: bytes) -> int | None:
     return len(data["results"]["bindings"]) if "results" in data else 1
 
 
-def http_cases() -> list[tuple[str, str, bool]]:
-    """(label, query text, bust): a point query, one parameterised named query (repeated, and
-    with a new text each time so that no cache helps), the join, the aggregate."""
-    named = {label: (q, v) for label, q, v in workload.cases()}
-    q, v = named["projects-by-state"]
-    text = queries.bound_text(q, v)
-    return [("point", workload.POINT, False), ("projects-by-state", text, False),
-            ("projects-by-state, uncached", text, True),
-            ("x-join3", workload.JOIN3, False), ("x-join3, uncached", workload.JOIN3, True),
-            ("x-groupby", workload.GROUPBY, False), ("x-groupby, uncached", workload.GROUPBY, True)]
+# -- /proc: CPU and memory of a process tree --------------------------------------------------
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                found += kids
+                todo += kids
+        except OSError:
+            continue
+    return found
 
 
-def revalidation(server: Server, text: str, clients: int, seconds: float) -> dict:
-    """The 304 path: a client that sends back the ETag it was given."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request("GET", _url(server.path, text), headers={"Accept": ACCEPT})
-    response = conn.getresponse()
-    response.read()
-    tag = response.getheader("ETag")
-    conn.close()
-    if not tag:
-        return {"error": "no ETag in the response"}
-    status, _ = get(server.port, server.path, text, headers={"If-None-Match": tag})
-    result = {"status": status, **load_test(server.port, server.path, text, clients, seconds, {"If-None-Match": tag})}
-    print(f"[http] If-None-Match      {server.name:16s} status={status} {result['rps']:8.1f} req/s  "
-          f"p50={result['p50_ms'] or 0:8.2f} ms  p99={result['p99_ms'] or 0:8.2f} ms", flush=True)
-    return result
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+def tree_memory(pid: int) -> dict:
+    """PSS, USS and RSS in MB summed over ``pid`` and its descendants (PSS shares each
+    copy-on-write page among the processes that map it: the honest total)."""
+    totals = {"pss_mb": 0.0, "uss_mb": 0.0, "rss_mb": 0.0, "processes": 0}
+    for p in [pid, *descendants(pid)]:
+        try:
+            text = Path(f"/proc/{p}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in text.splitlines()[1:] if line.split()[-1] == "kB"}
+        totals["pss_mb"] += kb.get("Pss", 0) / 1024
+        totals["uss_mb"] += (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1024
+        totals["rss_mb"] += kb.get("Rss", 0) / 1024
+        totals["processes"] += 1
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in totals.items()}
+
+
+# -- the servers -------------------------------------------------------------------------------
 
 def data_paths(size: str) -> list[Path] | None:
     return None if size == "bundled" else [ROOT / "ontology", generate.ensure(size)]
+
+
+def start_ours(paths: list[Path] | None) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if paths:  # a generated graph: shaped like kg/, too large for the in-memory validator at 2M
+        argv += ["--no-conformance-check", "--kg", *map(str, paths)]
+    return Server("ours", argv, port, "/sparql", {"BPKG_DATA_DIR": str(OUT / "no-submissions")})
+
+
+def oxigraph_binary() -> str | None:
+    for candidate in (peers.oxigraph(), Path(sys.executable).with_name("oxigraph")):
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("oxigraph")
 
 
 def dump_nquads(kg, target: Path) -> Path:
@@ -202,101 +194,188 @@ def dump_nquads(kg, target: Path) -> Path:
     return target
 
 
-def start_ours(paths: list[Path] | None, threads: int = 8) -> Server:
-    env = {"BPKG_KG_PATHS": json.dumps([str(p) for p in paths])} if paths else {}
-    port = free_port()
-    return Server("ours", [sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(port),
-                           "--threads", str(threads)], port, "/sparql", env)
+def start_peers(kg, size: str, rdflib_python: Path | None, report: dict) -> dict[str, Server]:
+    servers = {}
+    binary = oxigraph_binary()
+    if binary:
+        port = free_port()
+        servers["oxigraph"] = Server("oxigraph", [binary, "serve", "--bind", f"127.0.0.1:{port}",
+                                                  "--union-default-graph"], port, "/query")
+        servers["oxigraph"].wait_ready(60)
+        load_into(RemoteStore.from_url(f"http://127.0.0.1:{port}", timeout=1800), kg, log=lambda *_: None)
+    else:
+        report["skipped"].append("oxigraph: no binary (python bench/peers.py installs it)")
+    if size != "bundled":
+        report["skipped"].append(f"rdflib-endpoint at {size}: it loads a graph this size for many minutes")
+    elif rdflib_python and rdflib_python.is_file():
+        dump = dump_nquads(kg, OUT / f"http-{size}.nq")
+        port = free_port()
+        servers["rdflib-endpoint"] = Server("rdflib-endpoint", [str(rdflib_python), "-m", "rdflib_endpoint", "serve",
+                                                                str(dump), "--host", "127.0.0.1", "--port", str(port)],
+                                            port, "/")
+        servers["rdflib-endpoint"].wait_ready(600)
+    else:
+        report["skipped"].append(f"rdflib-endpoint: no python at {rdflib_python}")
+    return servers
 
 
-def oxigraph_binary() -> str | None:
-    for candidate in (peers.oxigraph(), Path(sys.executable).with_name("oxigraph")):
-        if candidate.is_file():
-            return str(candidate)
-    return shutil.which("oxigraph")
+# -- measuring ---------------------------------------------------------------------------------
+
+def loaded(server: Server, text: str, clients: int, seconds: float, ours: bool) -> dict:
+    """One load run; for our server also the CPU per request of each kind of process."""
+    kids = descendants(server.proc.pid) if ours else []
+    before = (cpu_seconds(server.proc.pid), sum(cpu_seconds(k) for k in kids), time.process_time())
+    result = client.load_test(server.port, server.path, text, clients, seconds, bust=True)
+    if ours and result["requests"]:
+        n = result["requests"]
+        alive = [k for k in kids if os.path.exists(f"/proc/{k}")]
+        result["cpu_us"] = {"server": round((cpu_seconds(server.proc.pid) - before[0]) / n * 1e6),
+                            "query processes": round((sum(cpu_seconds(k) for k in alive) - before[1]) / n * 1e6),
+                            "client": round((time.process_time() - before[2]) / n * 1e6)}
+    return result
 
 
-def cold_start(paths: list[Path] | None, repeats: int, timeout: float) -> list[float]:
+def stages(kg, texts: list[tuple[str, str]], runs: int = 300) -> dict:
+    """Per query, in process: median µs of (1) the engine alone, (2) a query process's whole
+    job (scan, parse decision, engine, serialisation), (3) the same through a pooled worker
+    (the hand-off there and back), (4) the server's answer() (cache key, slot, hand-off)."""
+    from bpkg.sparql import Limits, Request, Target, WorkerPool, evaluate_job, job_for, shutdown_pools
+    from bpkg.web import create_app
+    from bpkg.web.sparql import answer, serving
+
+    target, limits = Target.of(kg), Limits()
+    pool = WorkerPool(target, 1, limits.memory_mb).start()
+    app = create_app({"KG": kg})
+    state = serving(app)
+    accept = client.ACCEPT
+
+    def median_us(fn) -> float:
+        for i in range(20):
+            fn(-i - 1)
+        times = []
+        for i in range(runs):
+            t0 = time.perf_counter()
+            fn(i)
+            times.append(time.perf_counter() - t0)
+        return round(statistics.median(times) * 1e6, 1)
+
+    out = {}
+    try:
+        for label, text in texts:
+            fresh = lambda i: f"{text}\n# run {i}"  # noqa: E731 (new text, as over HTTP)
+            out[label] = {
+                "engine": median_us(lambda i: _drain(kg.store.query(fresh(i), use_default_graph_as_union=True))),
+                "query process job": median_us(lambda i: evaluate_job(target, job_for(Request(fresh(i), accept), limits))),
+                "through a pooled worker": median_us(lambda i: pool.run(job_for(Request(fresh(i), accept), limits), limits)),
+                "server logic + worker": median_us(lambda i: answer(state, Request(fresh(i), accept), "bench")),
+            }
+    finally:
+        pool.close()
+        shutdown_pools()
+    return out
+
+
+def _drain(answer) -> None:
+    if not isinstance(answer, bool) and hasattr(answer, "__iter__"):
+        for _ in answer:
+            pass
+
+
+def cold_start(repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
-        server = start_ours(paths)
+        server = start_ours(None)
         try:
-            times.append(server.wait_ready(timeout))
+            times.append(server.wait_ready(120))
         finally:
             server.stop()
     return times
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="our endpoint vs oxigraph serve vs rdflib-endpoint over HTTP")
-    parser.add_argument("--size", default="50k", help="bundled, 5k, 50k or 500k (default 50k)")
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per server and query (default 10)")
-    parser.add_argument("--rdflib-endpoint-python", type=Path,
-                        help="the python of a venv with rdflib-endpoint installed "
-                             "(default: bench/.peers/venv, set up by bench/peers.py)")
-    parser.add_argument("--cold-start-sizes", nargs="*", default=["bundled", "500k"])
-    parser.add_argument("--quick", action="store_true", help="5k data, 4 clients, 2 s per case, cold start bundled only")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.size, args.clients, args.seconds, args.cold_start_sizes = "5k", 4, 2.0, ["bundled"]
-    OUT.mkdir(parents=True, exist_ok=True)
-    if args.rdflib_endpoint_python is None:
-        peers.ensure()
-        args.rdflib_endpoint_python = peers.python()
-    paths = data_paths(args.size)
+def measure_size(size: str, seconds: float, client_counts: list[int], rdflib_python: Path | None) -> dict:
+    paths = data_paths(size)
     kg = bpkg.load(paths)
-    report = {"size": args.size, "triples": len(kg), "clients": args.clients, "seconds": args.seconds,
-              "servers": {}, "cases": [], "cold_start_s": {}, "skipped": []}
+    report = {"size": size, "triples": len(kg), "seconds": seconds, "clients": client_counts, "skipped": [],
+              "cases": [], "memory": {}}
+    texts = [("ASK {}", ASK), *cases()]
     servers: dict[str, Server] = {}
     try:
         servers["ours"] = start_ours(paths)
-        report["servers"]["ours"] = {"ready_s": servers["ours"].wait_ready(600)}
-        binary = oxigraph_binary()
-        if binary:
-            port = free_port()
-            servers["oxigraph"] = Server("oxigraph", [binary, "serve", "--bind", f"127.0.0.1:{port}",
-                                                      "--union-default-graph"], port, "/query")
-            servers["oxigraph"].wait_ready(60)
-            load_into(RemoteStore.from_url(f"http://127.0.0.1:{port}", timeout=600), kg, log=lambda *_: None)
-            report["servers"]["oxigraph"] = {"ready_s": time.perf_counter() - servers["oxigraph"].started}
-        else:
-            report["skipped"].append("oxigraph: binary not found (pip install oxigraph)")
-        if Path(args.rdflib_endpoint_python).is_file():
-            dump = dump_nquads(kg, OUT / f"http-{args.size}.nq")
-            port = free_port()
-            servers["rdflib-endpoint"] = Server(
-                "rdflib-endpoint", [str(args.rdflib_endpoint_python), "-m", "rdflib_endpoint", "serve", str(dump),
-                                    "--host", "127.0.0.1", "--port", str(port)], port, "/")
-            report["servers"]["rdflib-endpoint"] = {"ready_s": servers["rdflib-endpoint"].wait_ready(600)}
-        else:
-            report["skipped"].append(f"rdflib-endpoint: no python at {args.rdflib_endpoint_python}")
-
-        for label, text, bust in http_cases():
+        report["ours_ready_s"] = servers["ours"].wait_ready(1800)
+        servers.update(start_peers(kg, size, rdflib_python, report))
+        time.sleep(1)
+        report["memory"]["ours idle"] = tree_memory(servers["ours"].proc.pid)
+        if "oxigraph" in servers:
+            report["memory"]["oxigraph idle"] = tree_memory(servers["oxigraph"].proc.pid)
+        for label, text in texts:
             case = {"query": label, "results": {}}
             for name, server in servers.items():
-                status, body = get(server.port, server.path, text, timeout=120)
-                rows = rows_in(body) if status == 200 else None
-                case["results"][name] = {"status": status, "rows": rows,
-                                         **load_test(server.port, server.path, text, args.clients, args.seconds,
-                                                     bust=bust)}
-                r = case["results"][name]
-                print(f"[http {args.size}] {label:28s} {name:16s} rows={rows!s:>6} {r['rps']:8.1f} req/s  "
-                      f"p50={r['p50_ms'] or 0:8.2f} ms  p99={r['p99_ms'] or 0:8.2f} ms  errors={r['errors']}", flush=True)
+                status, body = get(server.port, server.path, text)
+                entry = case["results"][name] = {"status": status, "rows": rows_in(body) if status == 200 else None}
+                for n in client_counts:
+                    r = entry[f"c{n}"] = loaded(server, text, n, seconds, ours=name == "ours")
+                    print(f"[http {size}] {label:18s} {name:16s} c={n} rows={entry['rows']!s:>5} {r['rps']:8.1f} req/s "
+                          f"p50={r['p50_ms'] or 0:7.3f} ms p99={r['p99_ms'] or 0:7.3f} ms errors={r['errors']}"
+                          + (f" cpu/request {r['cpu_us']}" if "cpu_us" in r else ""), flush=True)
             counts = {r["rows"] for r in case["results"].values()}
             case["same_rows"] = len(counts) == 1 and None not in counts
             report["cases"].append(case)
-        report["not_modified"] = revalidation(servers["ours"], http_cases()[1][1], args.clients, args.seconds)
+        report["memory"]["ours after the load"] = tree_memory(servers["ours"].proc.pid)
+        if "oxigraph" in servers:
+            report["memory"]["oxigraph after the load"] = tree_memory(servers["oxigraph"].proc.pid)
     finally:
         for server in servers.values():
             server.stop()
+    report["stages_us"] = stages(kg, texts, runs=100 if size != "bundled" else 300)
+    return report
 
-    for size in args.cold_start_sizes:
-        repeats = 3 if size == "bundled" else 1
-        times = cold_start(data_paths(size), repeats, timeout=900)
-        report["cold_start_s"][size] = {"runs": times, "median": statistics.median(times)}
-        print(f"[cold start] {size}: {', '.join(f'{t:.2f} s' for t in times)}", flush=True)
+
+def summary(report: dict) -> dict:
+    """The issue's figures: geometric means over the seven queries of p50(ours)/p50(peer)
+    per client count, ASK p50, and the throughput of 8 clients over 1."""
+    out = {}
+    cases = [c for c in report["cases"] if c["query"] != ASK]
+    for peer in ("oxigraph", "rdflib-endpoint"):
+        for n in report["clients"]:
+            ratios = [c["results"]["ours"][f"c{n}"]["p50_ms"] / c["results"][peer][f"c{n}"]["p50_ms"]
+                      for c in cases if peer in c["results"] and c["results"]["ours"][f"c{n}"]["p50_ms"]
+                      and c["results"][peer][f"c{n}"]["p50_ms"]]
+            if ratios:
+                out[f"p50 ours/{peer}, {n} client{'s' if n > 1 else ''}"] = math.exp(statistics.mean(map(math.log, ratios)))
+    ask = next((c for c in report["cases"] if c["query"] == ASK), None)
+    if ask:
+        out["ASK {} p50 ms, 1 client"] = ask["results"]["ours"]["c1"]["p50_ms"]
+    if len(report["clients"]) > 1:
+        lo, hi = min(report["clients"]), max(report["clients"])
+        for who in ("ours", "oxigraph"):
+            ratios = [c["results"][who][f"c{hi}"]["rps"] / c["results"][who][f"c{lo}"]["rps"]
+                      for c in cases if who in c["results"] and c["results"][who][f"c{lo}"]["rps"]]
+            if ratios:
+                out[f"throughput {hi} clients / {lo}, {who}"] = math.exp(statistics.mean(map(math.log, ratios)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="our endpoint vs oxigraph serve vs rdflib-endpoint, uncached")
+    parser.add_argument("--sizes", nargs="+", default=["bundled"], help="bundled and/or 5k, 50k, 500k, 2m")
+    parser.add_argument("--clients", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per server, query and client count (default 5)")
+    parser.add_argument("--cold-starts", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="bundled only, 1 s per case, one cold start")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.seconds, args.cold_starts = ["bundled"], 1.0, 1
+    OUT.mkdir(parents=True, exist_ok=True)
+    peers.ensure()
+    report = {"sizes": {}, "cold_start_s": {}}
+    for size in args.sizes:
+        report["sizes"][size] = measure_size(size, args.seconds, args.clients, peers.python())
+        report["sizes"][size]["summary"] = summary(report["sizes"][size])
+        print(json.dumps(report["sizes"][size]["summary"], indent=2), flush=True)
+    times = cold_start(args.cold_starts)
+    report["cold_start_s"]["bundled"] = {"runs": times, "median": statistics.median(times)}
+    print(f"[cold start] bundled: {', '.join(f'{t:.2f} s' for t in times)}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

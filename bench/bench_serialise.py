@@ -5,7 +5,7 @@ What a query process does for one SPARQL JSON answer, at the default caps (10,00
 
 * tablewriter: evaluate and write every row with ``formats.TableWriter`` (the path before
   the engine's writer was used);
-* evaluate:    ``bpkg.sparql.evaluate._evaluate``, the path now (the engine's writer when the
+* evaluate:    ``bpkg.sparql.evaluate.evaluate_job``, the path now (the engine's writer when the
   table is under both caps, TableWriter when it is not);
 * engine:      ``QuerySolutions.serialize`` alone, no caps (the floor).
 
@@ -35,7 +35,7 @@ import bpkg  # noqa: E402
 from bpkg import formats  # noqa: E402
 from bpkg.namespaces import PREFIXES  # noqa: E402
 from bpkg.sparql import Limits, Target  # noqa: E402
-from bpkg.sparql.evaluate import _evaluate  # noqa: E402
+from bpkg.sparql import Request, evaluate_job, job_for  # noqa: E402
 from workload import JOIN3  # noqa: E402
 
 RUNS = 5
@@ -44,9 +44,7 @@ JSON_FORMAT = next(f for f in formats.TABULAR if f.name == "json")
 
 
 def job(query: str, limits: Limits) -> dict:
-    return {"query": query, "form": "SELECT", "format": "json", "accept": None, "format_param": None,
-            "base_iri": None, "default_graphs": [], "named_graphs": [], "from_default": [], "from_named": [],
-            "max_rows": limits.max_rows, "max_bytes": limits.max_bytes}
+    return job_for(Request(query, format="json"), limits)
 
 
 def tablewriter(target: Target, query: str, limits: Limits) -> bytes:
@@ -76,10 +74,10 @@ def bench(label: str) -> None:
     target = Target.of(bpkg.load(paths(label)))
     limits = Limits()
     for name, query in (("x-join3", JOIN3), ("all triples", ALL)):
-        header, body = _evaluate(target, job(query, limits))
+        header, body = evaluate_job(target, job(query, limits))
         assert tablewriter(target, query, limits) == body, f"{label} {name}: different bytes"
         ways = {"tablewriter": lambda: tablewriter(target, query, limits),
-                "evaluate": lambda: _evaluate(target, job(query, limits))}
+                "evaluate": lambda: evaluate_job(target, job(query, limits))}
         if not header["truncated"]:  # uncapped, the engine would write the whole (large) answer
             ways["engine"] = lambda: engine(target, query)
         times = {way: [] for way in ways}

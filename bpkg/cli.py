@@ -26,6 +26,8 @@ from .store import LoadError, load
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
 PATHS_HELP = "files or folders to load (default: ontology/ and kg/)"
+KG_HELP = ("serve/read this dataset instead of the bundled one: Turtle files or folders (include the ontology "
+           "folder for the classes); same as BPKG_KG_PATHS")
 
 
 def load_or_exit(paths=None):
@@ -54,7 +56,7 @@ def graph_size(kg, graph) -> int:
 
 
 def cmd_stats(args) -> int:
-    kg = load_or_exit(args.paths or None)
+    kg = load_or_exit((args.paths + (args.kg or [])) or None)
     classes = class_counts(kg)
     if args.format == "json":
         print(json.dumps({"triples": len(kg), "graphs": len(kg.graph_names), "version": kg.version,
@@ -167,7 +169,7 @@ def cmd_query(args) -> int:
 # -- validate ------------------------------------------------------------------
 
 def cmd_validate(args) -> int:
-    kg = load_or_exit()
+    kg = load_or_exit(args.kg)
     validator = validation.validator_for(kg)
     reports: list[validation.Report] = []
     unreadable = False
@@ -420,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="count triples, named graphs and instances per class")
     p.add_argument("paths", nargs="*", help=PATHS_HELP)
+    p.add_argument("--kg", nargs="+", metavar="PATH", default=None, help=KG_HELP)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_stats)
 
@@ -429,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(format from the file name: .ttl .jsonld .rdf .nt .nq .trig). "
                                    "Exit 0 when acceptable, 1 on violations, 2 when input cannot be read.")
     p.add_argument("files", nargs="*", metavar="FILE", help="submission files (default: the bundled graph)")
+    p.add_argument("--kg", nargs="+", metavar="PATH", default=None, help=KG_HELP)
     p.add_argument("--format", choices=["text", "json", "turtle", "jsonld"], default="text",
                    help="report format (default: text)")
     p.add_argument("--input-format", choices=[f.name for f in formats.SUBMISSION_SYNTAXES], type=formats.syntax_name,
@@ -453,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5000, help="port, 1 to 65535 (default 5000; 0 = any free port)")
     p.add_argument("--dev", action="store_true", help="Flask's development server instead of waitress")
+    p.add_argument("--kg", nargs="+", metavar="PATH", default=None, help=KG_HELP)
     p.add_argument("--store", metavar="URL", default=None,
                    help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
     p.add_argument("--threads", type=int, default=48,
@@ -466,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="per-query deadline in seconds (default 5)")
     p.add_argument("--grace", type=float, default=30.0,
                    help="on SIGTERM/SIGINT, seconds to let requests in flight finish (default 30)")
+    p.add_argument("--no-conformance-check", action="store_true",
+                   help="serve without validating the graph against the shapes first (for a graph of your own "
+                        "that was checked elsewhere, or is too large for the in-memory validator; the service "
+                        "description says so)")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="where submissions are kept (default BPKG_DATA_DIR, else $XDG_DATA_HOME/bpkg or "
                         "~/.local/share/bpkg); submissions are on when BPKG_SUBMITTER_TOKENS and "

@@ -12,6 +12,8 @@ canonical prefix map.
 
 from __future__ import annotations
 
+import functools
+
 import csv
 import io
 import json
@@ -192,8 +194,14 @@ def choose(family: str, accept: str | None, format_param: str | None = None) -> 
 
     ``format=`` may be a short name or a media type; an unknown value is ignored
     (clients send their own vocabulary), a known one that does not fit this result
-    family is not acceptable.
+    family is not acceptable. Kept per arguments: clients send few distinct headers,
+    and parsing one costs more than a small query.
     """
+    return _choose(family, accept, format_param)
+
+
+@functools.lru_cache(maxsize=512)
+def _choose(family: str, accept: str | None, format_param: str | None) -> Format:
     offered = family_formats(family)
     if format_param:
         value = format_param.strip().lower()

@@ -25,7 +25,6 @@ Every message names the entity, the property and the published value.
 
 from __future__ import annotations
 
-from collections import defaultdict
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import ORG, RDFS, SKOS
@@ -41,36 +40,44 @@ MAX_LISTED = 8  # published values named in one message
 
 
 class Guard:
-    """An index of the published graph, made once per published version (read-only)."""
+    """What the published graph states, looked up for the entities a submission names (the
+    graph is read-only; ``published`` is an rdflib graph, read pattern by pattern)."""
 
-    def __init__(self, triples, owners: dict[str, str] | None = None):
+    def __init__(self, published: Graph, owners: dict[str, str] | None = None):
         self.owners = owners or {}
-        self.values: dict[tuple, set] = defaultdict(set)
-        self.labels: dict = {}
-        self.roles: dict[tuple, dict] = defaultdict(dict)  # (member, organisation) -> {role: membership}
-        self.aligned: dict = defaultdict(set)  # from -> {to}
-        by_subject: dict = defaultdict(dict)
-        for s, p, o in triples:
-            self.values[(s, p)].add(o)
-            if p in (SKOS.prefLabel, RDFS.label) and isinstance(o, Literal) and o.language in (None, "en"):
-                self.labels.setdefault(s, str(o))
-            if p in (ORG.member, ORG.organization, ORG.role, ALIGNED_FROM, ALIGNED_TO):
-                by_subject[s][p] = o
-        for node, props in by_subject.items():
-            if ORG.member in props and ORG.organization in props and ORG.role in props:
-                self.roles[(props[ORG.member], props[ORG.organization])][props[ORG.role]] = node
-            if ALIGNED_FROM in props and ALIGNED_TO in props:
-                self.aligned[props[ALIGNED_FROM]].add(props[ALIGNED_TO])
-        self.subjects = {s for s, _ in self.values}
+        self.graph = published
 
     def published(self, node) -> bool:
-        return node in self.subjects
+        return node is not None and (node, None, None) in self.graph
+
+    def values(self, s, p) -> set:
+        return set(self.graph.objects(s, p))
+
+    def label(self, node):
+        for p, o in self.graph.predicate_objects(node):
+            if p in (SKOS.prefLabel, RDFS.label) and isinstance(o, Literal) and o.language in (None, "en"):
+                return str(o)
+        return None
+
+    def roles(self, member, organisation) -> dict:
+        """{role: membership} of the published memberships of ``member`` in ``organisation``."""
+        found: dict = {}
+        if member is None or organisation is None:
+            return found
+        for m in self.graph.subjects(ORG.member, member):
+            role = self.graph.value(m, ORG.role)
+            if role is not None and self.graph.value(m, ORG.organization) == organisation:
+                found[role] = m
+        return found
+
+    def aligned(self, source) -> set:
+        return {self.graph.value(a, ALIGNED_TO) for a in self.graph.subjects(ALIGNED_FROM, source)} - {None}
 
     def owned_by(self, node, owner: str | None) -> bool:
         return owner is not None and self.owners.get(str(node)) == owner
 
     def name(self, node) -> str:
-        label = self.labels.get(node)
+        label = self.label(node)
         if label and len(label) > 60:
             label = label[:57].rstrip() + "…"
         return f"{curie(str(node))} ({label})" if label else curie(str(node))
@@ -84,9 +91,11 @@ class Guard:
         """Violations as (focus, property, value, message, shape), in a stable order."""
         found = []
         for s, p, o in sorted(data, key=lambda t: tuple(map(str, t))):
-            if not self.published(s) or o in self.values.get((s, p), ()) or self.owned_by(s, owner):
+            if not self.published(s) or self.owned_by(s, owner):
                 continue
-            published = self.values.get((s, p))
+            published = self.values(s, p)
+            if o in published:
+                continue
             said = (f"is published with {curie(str(p))} {self.values_text(published)}" if published
                     else f"is published without {curie(str(p))}")
             found.append((s, p, o, (
@@ -97,7 +106,7 @@ class Guard:
         for node in sorted(new, key=str):
             member, organisation, role = (data.value(node, ORG.member), data.value(node, ORG.organization),
                                           data.value(node, ORG.role))
-            published_roles = self.roles.get((member, organisation))
+            published_roles = self.roles(member, organisation)
             if role is not None and published_roles and role not in published_roles \
                     and not self.owned_by(member, owner):
                 memberships = ", ".join(sorted(curie(str(m)) for m in published_roles.values()))
@@ -108,8 +117,8 @@ class Guard:
                     ROLE_SHAPE))
             source, target = data.value(node, ALIGNED_FROM), data.value(node, ALIGNED_TO)
             if source is not None and target is not None and self.published(source) and self.published(target) \
-                    and not self.owned_by(source, owner) and target not in self.aligned.get(source, ()):
-                published = self.aligned.get(source)
+                    and not self.owned_by(source, owner) and target not in self.aligned(source):
+                published = self.aligned(source)
                 said = (f"is published as aligned (bp:alignedTo) to {self.values_text(published)} only"
                         if published else "has no published alignment (bp:alignedTo)")
                 found.append((node, ALIGNED_TO, target, (

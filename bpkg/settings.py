@@ -36,6 +36,10 @@ class Setting:
 SETTINGS = (
     Setting("KG_PATHS", None, "files or folders to load; None = the bundled ontology/ and kg/"),
     Setting("STORE", None, "URL of an external SPARQL store to serve from instead (bpkg serve --store)"),
+    Setting("CHECK_CONFORMANCE", True, "validate the served graph against the shapes before serving it, and refuse "
+                                       "to serve one that does not conform; off (bpkg serve --no-conformance-check) "
+                                       "only for a graph of one's own that was checked elsewhere or is too large "
+                                       "for the in-memory validator"),
     Setting("PUBLIC_BASE", "https://w3id.org/bpkg/", "the base IRI this server answers for (/id/... pages)"),
     Setting("PUBLIC_URL", None, "the URL clients reach this server by (bpkg serve --public-url; default the address "
                                 "it listens on); every URL the site writes uses it, never the Host header"),

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
-from rdflib import BNode, Dataset, Literal, URIRef
-from rdflib.graph import ReadOnlyGraphAggregate
+from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib.plugins.stores.memory import Memory
 
 from .data_files import ROOT
 from .namespaces import GRAPH_BASE, PREFIXES, bind
@@ -92,6 +92,7 @@ class KnowledgeGraph:
     generation: int = 0
     modified: str | None = None
     _dataset: ReadOnlyDataset | None = field(default=None, repr=False)
+    _engine: ox.Store | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -105,9 +106,29 @@ class KnowledgeGraph:
     def graph_names(self) -> list[URIRef]:
         return [f.graph for f in self.files] + [DERIVED_GRAPH]
 
-    def union(self) -> ReadOnlyGraphAggregate:
-        """A read-only view of all named graphs together (for rdflib-level access)."""
-        return ReadOnlyGraphAggregate([self.dataset.graph(g) for g in self.graph_names])
+    @property
+    def engine(self) -> ox.Store:
+        """The pyoxigraph store that rdflib-level readers look things up in: ``store`` itself, or,
+        for an external store, a local copy made once (in Rust, no rdflib terms)."""
+        if isinstance(self.store, ox.Store):
+            return self.store
+        with self._lock:
+            if self._engine is None:
+                local = ox.Store()
+                local.bulk_extend(self.store.quads_for_pattern(None, None, None, None))
+                self._engine = local
+            return self._engine
+
+    def union(self, writable: bool = False, hide=None, cls=Graph) -> Graph:
+        """All named graphs together as an rdflib graph that looks each pattern up in the engine
+        (nothing is copied: a page or a validation reads only the triples it asks for).
+        ``writable``: additions (a submission being validated) are kept in Python on top and can
+        be taken out again; the engine's data never changes."""
+        return engine_graph(self.engine, self.graph_names, writable, hide, cls)
+
+    def graph(self, name) -> Graph:
+        """One named graph, the same way (read-only)."""
+        return engine_graph(self.engine, [name])
 
     def __len__(self) -> int:
         return len(self.store)
@@ -226,6 +247,98 @@ def _rdflib_view(store: ox.Store) -> ReadOnlyDataset:
     for q in store.quads_for_pattern(None, None, None, None):
         dataset.add((_to_rdflib(q.subject), _to_rdflib(q.predicate), _to_rdflib(q.object), URIRef(q.graph_name.value)))
     return dataset.freeze()
+
+
+class _EngineLookups(Memory):
+    """An rdflib store whose triples are those of some named graphs of a pyoxigraph store, looked
+    up pattern by pattern (one engine call per pattern, terms converted as they are read), with
+    optional additions held in memory on top. rdflib's Graph API, its SPARQL evaluation and
+    pySHACL all reach data through ``triples``, so they see the engine's data without a copy."""
+
+    def __init__(self, engine: ox.Store, graphs, writable: bool = False, hide=None):
+        super().__init__()
+        self._hide = hide  # a test on objects: triples whose object it accepts are left out
+        self._engine = engine
+        self._graphs = frozenset(ox.NamedNode(str(g)) for g in graphs)
+        self._only = next(iter(self._graphs)) if len(self._graphs) == 1 else None
+        self._writable = writable
+        self._added: set = set()
+        self._removing = False
+
+    def add(self, triple, context, quoted=False):
+        if not self._writable:
+            raise TypeError("the knowledge graph is read-only")
+        self._added.add(triple)
+        super().add(triple, context, quoted)
+
+    def remove(self, triple, context=None):
+        if not self._writable:
+            raise TypeError("the knowledge graph is read-only")
+        self._removing = True  # Memory.remove finds what to remove through self.triples: the additions only
+        try:
+            self._added.difference_update(t for t, _ in list(super().triples(triple, context)))
+            super().remove(triple, context)
+        finally:
+            self._removing = False
+
+    def triples(self, triple_pattern, context=None):
+        if self._added or self._removing:
+            yield from super().triples(triple_pattern, context)
+        if self._removing:
+            return
+        pattern = tuple(map(_to_ox, triple_pattern))
+        if _NO_MATCH in pattern:
+            return
+        seen = set()
+        for q in self._engine.quads_for_pattern(*pattern, self._only):
+            if q.graph_name not in self._graphs:
+                continue
+            key = (q.subject, q.predicate, q.object)
+            if self._only is None:
+                if key in seen:  # the same triple in several named graphs counts once
+                    continue
+                seen.add(key)
+            triple = (_to_rdflib(q.subject), _to_rdflib(q.predicate), _to_rdflib(q.object))
+            if triple in self._added or (self._hide is not None and self._hide(triple[2])):
+                continue
+            yield triple, iter(())
+
+    def __len__(self, context=None):
+        names = " ".join(f"<{g.value}>" for g in self._graphs)
+        count = f"SELECT (COUNT(*) AS ?n) {{ SELECT DISTINCT ?s ?p ?o {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {names} }} }} }}"
+        return int(next(iter(self._engine.query(count)))["n"].value) + len(self._added)
+
+    def contexts(self, triple=None):
+        return iter(())
+
+
+def engine_graph(engine: ox.Store, graphs, writable: bool = False, hide=None, cls=Graph) -> Graph:
+    """An rdflib Graph (or subclass ``cls``) over named graphs of ``engine`` (see :class:`_EngineLookups`)."""
+    return bind(cls(store=_EngineLookups(engine, graphs, writable, hide)))
+
+
+_NO_MATCH = object()
+
+
+def _to_ox(term):
+    """rdflib term -> pyoxigraph term for a lookup (None stays a wildcard); a term the engine
+    cannot hold in that position (a literal subject, a foreign blank node id) matches nothing."""
+    try:
+        if term is None:
+            return None
+        if isinstance(term, URIRef):
+            return ox.NamedNode(str(term))
+        if isinstance(term, BNode):
+            return ox.BlankNode(str(term))
+        if isinstance(term, Literal):
+            if term.language:
+                return ox.Literal(str(term), language=term.language)
+            if term.datatype is not None:
+                return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
+            return ox.Literal(str(term))
+    except (ValueError, TypeError):
+        pass
+    return _NO_MATCH
 
 
 def from_store(store) -> KnowledgeGraph:

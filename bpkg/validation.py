@@ -28,8 +28,10 @@ Why these choices (measured in ../shared/design/perf_security.md):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
 import threading
 from collections import Counter
@@ -366,6 +368,15 @@ class Finding:
         """Identity of a result, independent of where the submission wrote it."""
         return (self.focus, self.path_text, self.value, self.component, self.shape, self.message)
 
+    def baseline_key(self) -> tuple:
+        """The same identity in words that mean the same in every process (a baseline is
+        cached on disk): blank nodes, whose ids each parse draws anew, are any blank node, and
+        a result names its named shape rather than a blank-node property shape."""
+        def word(term):
+            return None if term is None else "_:" if isinstance(term, BNode) else term.n3()
+        return (word(self.focus), self.path_text, word(self.value), word(self.component), word(self.node_shape),
+                self.message)
+
 
 def display(term) -> str:
     """A term as people read it: prefixed name, ``_:x`` for blank nodes, ``"text"@en`` for literals."""
@@ -535,13 +546,43 @@ class _PreparedQueryGraph(Graph):
         return super().query(query_object, *args, **kwargs)
 
 
+def user_cache_dir() -> Path:
+    """Where results computed from the data are remembered: ``$XDG_CACHE_HOME/bpkg`` (``~/.cache/bpkg``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bpkg"
+
+
+def content_key(kg, shapes_dir: Path = SHAPES_DIR) -> str:
+    """A hash of the data (its version: the content hash of the source files) and the shapes."""
+    digest = hashlib.sha256(kg.version.encode())
+    for path in sorted(Path(shapes_dir).rglob("*.ttl")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def baseline_cache_file(kg, shapes_dir: Path = SHAPES_DIR) -> Path | None:
+    """The file that keeps the per-node baseline of this data and these shapes, or None where
+    the version is not a content hash (a published dataset counts accepts, ``-g<n>``)."""
+    if getattr(kg, "generation", 0) or not re.fullmatch(r"[0-9a-f]{16}", kg.version or ""):
+        return None
+    return user_cache_dir() / f"baseline-{content_key(kg, shapes_dir)}.json"
+
+
+def _read_baseline(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {URIRef(n): [tuple(k) for k in keys] for n, keys in raw.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}  # none yet, or unreadable: it is made again
+
+
 def require_conformance(kg, shapes_dir: Path = SHAPES_DIR, cache_dir: Path | None = None) -> None:
     """Refuse (bpkg.LoadError: file, line, message) a bundled graph the validator rejects:
     shapes that do not parse, a violation, an ill-typed literal. Commands that serve or
     export the graph call this first. A conforming result is remembered (``~/.cache/bpkg``)
-    by the content hash of the data, the shapes, this module and the versions of bpkg,
-    rdflib and pySHACL, so a start on files already accepted neither parses the shapes nor
-    imports pySHACL: the same bytes with the same code cannot give another answer."""
+    by the content hash of the data and the shapes and by the code that judged them (this
+    module, the versions of bpkg, rdflib and pySHACL), so a start on files already accepted
+    neither parses the shapes nor imports pySHACL: the same bytes judged by the same code
+    cannot give another answer."""
     from .store import LoadError
 
     stamp = _conformance_stamp(kg, shapes_dir, cache_dir)
@@ -570,22 +611,16 @@ def require_conformance(kg, shapes_dir: Path = SHAPES_DIR, cache_dir: Path | Non
 
 def _conformance_stamp(kg, shapes_dir: Path, cache_dir: Path | None) -> Path | None:
     """The file whose presence says "these data conform to these shapes" (None: no cache)."""
-    import hashlib
-    import os
     from importlib import metadata
 
     from . import __version__
 
-    digest = hashlib.sha256(kg.version.encode())
     try:
-        versions = [__version__, metadata.version("rdflib"), metadata.version("pyshacl")]
-        digest.update("\0".join(versions).encode() + b"\0" + Path(__file__).read_bytes())
+        judge = [__version__, metadata.version("rdflib"), metadata.version("pyshacl")]
+        code = hashlib.sha256("\0".join(judge).encode() + b"\0" + Path(__file__).read_bytes()).hexdigest()[:16]
     except (OSError, metadata.PackageNotFoundError):
-        return None  # what would validate cannot be told apart from another version: validate
-    for path in sorted(Path(shapes_dir).rglob("*.ttl")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    cache_dir = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bpkg"
-    return cache_dir / f"conforms-{digest.hexdigest()[:32]}"
+        return None  # the code that would judge cannot be told apart from another: validate
+    return (cache_dir or user_cache_dir()) / f"conforms-{content_key(kg, shapes_dir)}-{code}"
 
 
 def _where_in_sources(kg, focus) -> tuple[str, int | None]:
@@ -634,27 +669,50 @@ class Validator:
         self.shapes = load_shapes(shapes_dir).checked().graph
         self.node_shapes = sorted({s for s in self.shapes.subjects(RDF.type, SH.NodeShape) if isinstance(s, URIRef)})
         self._parents = {ps: ns for ns, ps in self.shapes.subject_objects(SH.property)}
-        self._data = _PreparedQueryGraph()
-        bind(self._data)
-        self._ill_typed: list[Finding] = []
-        for triple in kg.union():
-            if _lexical_problem(triple[2]):
-                self._ill_typed.append(self._ill_typed_result(triple, None))
-            else:
-                self._data.add(triple)
-        self._size = len(self._data)
-        self._guard = Guard(self._data, getattr(kg, "owners", None))
+        # The graph as pySHACL sees it: every lookup goes to the engine (no copy of the graph;
+        # a focused run reads only the neighbourhood its shapes walk), ill-typed literals left
+        # out (pySHACL would raise on them; the bundled run reports them), and a submission
+        # held in memory on top while it is validated.
+        self._data = kg.union(writable=True, hide=_lexical_problem, cls=_PreparedQueryGraph)
+        self._guard = Guard(kg.union(hide=_lexical_problem), getattr(kg, "owners", None))
         self._lock = threading.Lock()
         self._bundled: Report | None = None
-        self._before: dict = {}  # focus node -> its results in the graph alone
+        self._size: int | None = None
+        # The baseline: focus node -> keys of the graph's own results for it (without any
+        # submission). The published data never changes under one validator, so each node is
+        # validated alone once: here, in the process that asked (the server's validation
+        # child hands what it learnt back, see bpkg.web.upload), or read from the cache file
+        # of this data and these shapes (the command line).
+        self._before: dict = {}
+        self._cache_file = baseline_cache_file(kg, shapes_dir)
+        self._stored = 0
+        if self._cache_file is not None:
+            self._before.update(_read_baseline(self._cache_file))
+            self._stored = len(self._before)
+
+    @property
+    def context_triples(self) -> int:
+        if self._size is None:
+            self._size = len(self._data)
+        return self._size
 
     # -- public --
 
     def validate_bundled(self) -> Report:
+        """Every node of the graph against every shape (pySHACL over a full in-memory copy:
+        the one run that must read everything; never part of validating a submission)."""
         with self._lock:
             if self._bundled is None:
-                results = self._ill_typed + self._run(self._data, None)
-                self._bundled = Report(results, "the bundled knowledge graph", self._size, self._size,
+                data = _PreparedQueryGraph()
+                bind(data)
+                ill_typed: list[Finding] = []
+                for triple in self.kg.union():
+                    if _lexical_problem(triple[2]):
+                        ill_typed.append(self._ill_typed_result(triple, None))
+                    else:
+                        data.add(triple)
+                results = ill_typed + self._run(data, None)
+                self._bundled = Report(results, "the bundled knowledge graph", len(data), len(data),
                                        len(self.node_shapes), bundled=True)
             return self._bundled
 
@@ -671,12 +729,8 @@ class Validator:
         focus = sorted({n for s, _, o in data for n in (s, o) if isinstance(n, URIRef)}
                        | {r.focus for r in pre}, key=str)
         with self._lock:
-            # What the graph already reports about these nodes is not the submission's doing:
-            # the whole-graph report when it has been made, else the same nodes without the
-            # submission (a published version that accepts made is validated here first, and a
-            # whole-graph run would cost seconds for each version).
-            before = self._bundled.results if self._bundled is not None else self._results_before(focus)
-            baseline = {r.key() for r in before}
+            # What the graph already reports about these nodes is not the submission's doing.
+            baseline = self._baseline(focus)
             if method == "full":
                 results = self._validate_full(data, set(focus))
             else:
@@ -684,20 +738,52 @@ class Validator:
         # A dropped ill-typed triple also looks like a missing value to the shapes; the
         # ill-typed result already says what to fix there.
         ill_typed = {(r.focus, r.path) for r in pre if r.shape == WELL_TYPED_LITERAL}
-        results = [r for r in results if r.key() not in baseline and (r.focus, r.path) not in ill_typed]
+        results = [r for r in results if r.baseline_key() not in baseline and (r.focus, r.path) not in ill_typed]
         results = [self._with_line(r, submission) for r in pre + results]
-        return Report(results, submission.source, len(submission.graph), self._size, len(self.node_shapes))
+        self.save_baseline()
+        return Report(results, submission.source, len(submission.graph), self.context_triples, len(self.node_shapes))
 
-    def _results_before(self, focus: list) -> list[Finding]:
-        """The graph's own results for these nodes (without any submission), kept per node:
-        the published data never changes under one validator. Called under the lock."""
+    def _baseline(self, focus: list) -> set:
+        """The keys of the graph's own results for these nodes, validating (without the
+        submission) those not met before. Called under the lock."""
         missing = [n for n in focus if n not in self._before]
         if missing:
             found: dict = {n: [] for n in missing}
             for r in self._run(self._data, missing):
-                found.setdefault(r.focus, []).append(r)
+                found.setdefault(r.focus, []).append(r.baseline_key())
             self._before.update(found)
-        return self._ill_typed + [r for n in focus for r in self._before.get(n, ())]
+        return {key for n in focus for key in self._before.get(n, ())}
+
+    def baseline_known(self) -> frozenset:
+        return frozenset(self._before)
+
+    def baseline_since(self, known: frozenset) -> dict:
+        """The baseline entries learnt since ``known`` (a child hands them to its parent)."""
+        return {n: keys for n, keys in self._before.items() if n not in known}
+
+    def remember(self, entries: dict) -> None:
+        for n, keys in entries.items():  # no lock: a child may be forked at any moment, and must not inherit it held
+            self._before.setdefault(n, keys)
+
+    def after_fork(self) -> None:
+        """In a child forked from a process where another thread may have been validating: a
+        fresh lock, and none of that validation's triples."""
+        self._lock = threading.Lock()
+        for t in list(self._data.store._added):
+            self._data.remove(t)
+
+    def save_baseline(self) -> None:
+        """Write what was learnt to this data's cache file (when it has one); no cache, no harm."""
+        if self._cache_file is None or len(self._before) == self._stored:
+            return
+        try:
+            self._cache_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self._cache_file.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps({str(n): [list(k) for k in keys] for n, keys in self._before.items()}))
+            os.replace(partial, self._cache_file)
+            self._stored = len(self._before)
+        except OSError:
+            pass
 
     # -- method E and its reference --
 
@@ -715,7 +801,7 @@ class Validator:
 
     def _validate_full(self, data: Graph, focus: set) -> list[Finding]:
         union = _PreparedQueryGraph()
-        for t in self._data:
+        for t in self._data:  # the reference method: a full copy, on purpose
             union.add(t)
         for t in data:
             union.add(t)

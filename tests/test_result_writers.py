@@ -11,7 +11,8 @@ import pyoxigraph as ox
 import pytest
 
 from bpkg import formats
-from bpkg.sparql.evaluate import evaluate_job
+from bpkg.sparql import Limits, Request
+from bpkg.sparql.evaluate import evaluate_job, job_for
 from bpkg.sparql.protocol import Target
 
 JSON_FORMAT = next(f for f in formats.TABULAR if f.name == "json")
@@ -40,9 +41,7 @@ def target():
 
 
 def _job(query: str, max_rows: int = 10_000, max_bytes: int = 16 * 1024 * 1024) -> dict:
-    return {"query": query, "form": "SELECT", "format": "json", "accept": None, "format_param": None,
-            "base_iri": None, "default_graphs": [], "named_graphs": [], "from_default": [], "from_named": [],
-            "max_rows": max_rows, "max_bytes": max_bytes}
+    return job_for(Request(query, format="json"), Limits(max_rows=max_rows, max_bytes=max_bytes))
 
 
 def _ours(target, query: str, max_rows: int, max_bytes: int) -> tuple[dict, bytes]:

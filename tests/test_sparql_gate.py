@@ -126,3 +126,52 @@ def test_an_unterminated_string_is_a_syntax_error_not_a_refusal(target):
     with pytest.raises(SparqlError) as failed:
         execute(target, Request(query='SELECT * WHERE { ?s ?p "open SERVICE <http://127.0.0.1:9/> { } }'), LIMITS)
     assert failed.value.status == 400 and "syntax error" in failed.value.message
+
+
+# -- the parse's decisions: kept per query, needed only where a keyword could be ----------------
+
+def _counting_parses(monkeypatch) -> list[str]:
+    import importlib
+
+    gate = importlib.import_module("bpkg.sparql.gate")  # the module: bpkg.sparql.gate is also a function's name
+    parsed: list[str] = []
+    real = gate.decide
+    monkeypatch.setattr(gate, "decide", lambda text, *a, **k: parsed.append(text) or real(text, *a, **k))
+    return parsed
+
+
+def test_a_query_resent_with_another_comment_is_not_parsed_again(target, monkeypatch):
+    """A notebook re-sends its query with new comments and spacing: one parse. Change a
+    token and it is parsed anew."""
+    from bpkg.sparql import decision_for
+
+    parsed = _counting_parses(monkeypatch)
+    query = f"SELECT * FROM <{GRAPH}> WHERE {{ ?s ?p ?o }} # run 1"
+    first = decision_for(prepare(target, Request(query=query), LIMITS), target.graph_names)
+    again = decision_for(prepare(target, Request(query="  " + query.replace("# run 1", "# run 2\n")), LIMITS),
+                         target.graph_names)
+    assert first == again == {"form": "SELECT", "from_default": [GRAPH], "from_named": []} and len(parsed) == 1
+    decision_for(prepare(target, Request(query=query.replace("?o", "?x")), LIMITS), target.graph_names)
+    assert len(parsed) == 2
+
+
+@pytest.mark.parametrize("query, needs_parse", [
+    ("SELECT * WHERE { ?s ?p ?o } # all graphs FROM everywhere, no SERVICE", False),
+    ("ASK {}", False),
+    ('SELECT * WHERE { ?s ?p "from" }', True),  # a string may hide nothing, but the letters are there: parse
+    ("SELECT * WHERE { ?s ?p <http://example.org/Graph> }", True),
+    ("SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }", True),
+])
+def test_the_parse_is_skipped_only_where_no_keyword_can_be(target, monkeypatch, query, needs_parse):
+    from bpkg.sparql import decision_for
+
+    parsed = _counting_parses(monkeypatch)
+    decision_for(prepare(target, Request(query=query + f" # {needs_parse}"), LIMITS), target.graph_names)
+    assert bool(parsed) == needs_parse
+
+
+def test_the_engine_gets_only_the_site_prefixes_a_query_uses(target):
+    plan = prepare(target, Request(query="PREFIX skos: <http://www.w3.org/2004/02/skos/core#> "
+                                         "SELECT ?l WHERE { state:AF skos:prefLabel ?l . ?x bp:inRegion ?r }"), LIMITS)
+    assert set(plan.prefixes) == {"state", "bp"}
+    assert execute(target, Request(query=plan.query, accept="text/csv"), LIMITS).body.count(b"\n") >= 2

@@ -229,6 +229,34 @@ def test_cors_preflight_and_headers(live_server):
     assert get(live_server, ASK_QUERY).headers["Access-Control-Allow-Origin"] == "*"
 
 
+@pytest.mark.parametrize("how", ["GET", "HEAD", "POST form", "POST direct", "error"])
+def test_every_query_answer_carries_the_sites_headers(live_server, how):
+    """Queries are answered below Flask (bpkg/web/query_path.py): the same security and CORS
+    headers as every page, HEAD like GET, errors in plain text."""
+    url, accept = live_server + "/sparql", {"Accept": "application/sparql-results+json"}
+    if how == "GET":
+        r = requests.get(url, params={"query": ASK_QUERY}, headers=accept, timeout=10)
+    elif how == "HEAD":
+        r = requests.head(url, params={"query": ASK_QUERY}, headers=accept, timeout=10)
+    elif how == "POST form":
+        r = requests.post(url, data={"query": ASK_QUERY}, headers=accept, timeout=10)
+    elif how == "POST direct":
+        r = requests.post(url, data=ASK_QUERY.encode(), timeout=10,
+                          headers={**accept, "Content-Type": "application/sparql-query"})
+    else:
+        r = requests.get(url, params={"query": "ASK {"}, headers=accept, timeout=10)
+    assert r.status_code == (400 if how == "error" else 200)
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"]
+    assert r.headers["Access-Control-Allow-Origin"] == "*" and "Accept" in r.headers["Vary"]
+    if how == "error":
+        assert r.headers["Content-Type"].startswith("text/plain") and "syntax error" in r.text
+    elif how == "HEAD":
+        assert r.content == b"" and int(r.headers["Content-Length"]) > 0
+    else:
+        assert r.json()["boolean"] is True and r.headers["X-BPKG-Dataset-Version"]
+
+
 SD = "http://www.w3.org/ns/sparql-service-description#"
 
 

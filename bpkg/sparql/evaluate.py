@@ -1,5 +1,5 @@
-"""Step 4, inside a query process: evaluate a job with the engine and serialise the
-answer under the row and byte caps."""
+"""Inside a query process: gate a job (steps 1 and 2), evaluate it with the engine and
+serialise the answer under the row and byte caps (step 4)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import pyoxigraph as ox
 
 from .. import formats
 from ..namespaces import PREFIXES
-from .gate import Plan, Unparsable, decide, syntax_message
+from .gate import Plan, Unparsable, decision_for, prepare, syntax_message
 from .protocol import Limits, Request, SparqlError, Target
 
 
 # -- 4. evaluation and limits (inside a query process) --------------------------------
 
-def _dataset_arguments(target: Target, job: dict) -> dict:
+def _dataset_arguments(target: Target, req: Request, decision: dict) -> dict:
     """pyoxigraph's dataset arguments. Protocol parameters win over FROM (SPARQL 1.1 Protocol 2.1.4);
     with neither, the default graph is the union of the named graphs."""
-    default, named = (job["default_graphs"], job["named_graphs"]) if (job["default_graphs"] or job["named_graphs"]) \
-        else (job["from_default"], job["from_named"])
+    default, named = (req.default_graphs, req.named_graphs) if (req.default_graphs or req.named_graphs) \
+        else (decision["from_default"], decision["from_named"])
     if not default and not named:
         return {"use_default_graph_as_union": True} if target.union_default else {}
     # Graphs we do not hold are simply empty here: nothing is ever fetched.
@@ -28,31 +28,37 @@ def _dataset_arguments(target: Target, job: dict) -> dict:
 _FORMATS = {f.name: f for f in formats.TABULAR + formats.GRAPH}
 
 
-def job_for(plan: Plan, req: Request, limits: Limits) -> dict:
-    """What a query process needs, as JSON (it crosses a process boundary)."""
-    return {"query": plan.query, "form": plan.form, "format": plan.format.name if plan.format else None,
-            "accept": req.accept, "format_param": req.format, "base_iri": req.base_iri,
+def job_for(req: Request, limits: Limits, decision: dict | None = None) -> dict:
+    """What a query process needs, as JSON (it crosses a process boundary). ``decision``:
+    the gate's parse of this text, when the server has seen it before."""
+    return {"query": req.query, "accept": req.accept, "format_param": req.format, "base_iri": req.base_iri,
             "default_graphs": list(req.default_graphs), "named_graphs": list(req.named_graphs),
-            "from_default": list(plan.from_default), "from_named": list(plan.from_named),
-            "parsed": plan.parsed, "max_rows": limits.max_rows, "max_bytes": limits.max_bytes}
+            "decision": decision, "max_rows": limits.max_rows, "max_bytes": limits.max_bytes,
+            "max_query_chars": limits.max_query_chars, "max_depth": limits.max_depth}
 
 
 def evaluate_job(target: Target, job: dict) -> tuple[dict, bytes]:
-    decision = None
-    if not job.get("parsed"):  # the gate's parse, before the engine (or an external store) sees the text
+    """Gate, then evaluate: the scan (:func:`prepare`) and the parse (:func:`decision_for`)
+    run here, in the query process, before the engine (or an external store) sees the text."""
+    req = Request(job["query"], job["accept"], job["format_param"], job["default_graphs"], job["named_graphs"],
+                  job["base_iri"])
+    plan = prepare(target, req, Limits(max_query_chars=job["max_query_chars"], max_depth=job["max_depth"]))
+    decision = job.get("decision")
+    learnt = decision is None
+    if learnt:
         try:
-            decision = decide(job["query"], target.graph_names, job["base_iri"],
-                              shared_store=getattr(target.store, "needs_network", False))
+            decision = decision_for(plan, target.graph_names, req.base_iri,
+                                    shared_store=getattr(target.store, "needs_network", False))
         except Unparsable as refused:
-            raise SparqlError(400, _engine_syntax_message(target, job) or refused.message) from None
-        job = {**job, **decision}
-    header, body = _answer(target, job)
-    if decision is not None:
-        header["decision"] = decision  # the server keeps it for this text
+            raise SparqlError(400, _engine_syntax_message(target, plan.query, req.base_iri) or refused.message) from None
+    fmt = plan.format if plan.form == decision["form"] else None  # the scan misread the form: negotiate below
+    header, body = _answer(target, plan, req, fmt, decision, job["max_rows"], job["max_bytes"])
+    if learnt:
+        header["decision"] = decision  # the server hands it to the next job with this text
     return header, body
 
 
-def _engine_syntax_message(target: Target, job: dict) -> str | None:
+def _engine_syntax_message(target: Target, text: str, base_iri: str | None) -> str | None:
     """The engine's own message for a text the gate could not parse (its positions are
     sharper), read by handing the text to an *empty* store in this network-less process:
     nothing there to read and nothing to reach. None when the engine parses the text (it
@@ -60,37 +66,36 @@ def _engine_syntax_message(target: Target, job: dict) -> str | None:
     if getattr(target.store, "needs_network", False):
         return None
     try:
-        ox.Store().query(job["query"], base_iri=job["base_iri"], prefixes=PREFIXES)
+        ox.Store().query(text, base_iri=base_iri, prefixes=PREFIXES)
     except SyntaxError as exc:
-        return syntax_message(exc, job["query"])
+        return syntax_message(exc, text)
     except Exception:
         return None
     return None
 
 
-def _query(target: Target, job: dict):
+def _query(target: Target, plan: Plan, req: Request, decision: dict):
     try:
-        return target.store.query(job["query"], base_iri=job["base_iri"], prefixes=PREFIXES,
-                                  **_dataset_arguments(target, job))
+        return target.store.query(plan.query, base_iri=req.base_iri, prefixes=plan.prefixes or None,
+                                  **_dataset_arguments(target, req, decision))
     except SyntaxError as exc:
-        raise SparqlError(400, syntax_message(exc, job["query"])) from None
+        raise SparqlError(400, syntax_message(exc, plan.query)) from None
 
 
-def _answer(target: Target, job: dict) -> tuple[dict, bytes]:
-    answer = _query(target, job)
+def _answer(target: Target, plan: Plan, req: Request, fmt: formats.Format | None, decision: dict,
+            max_rows: int, max_bytes: int) -> tuple[dict, bytes]:
+    answer = _query(target, plan, req, decision)
     if isinstance(answer, ox.QueryBoolean):
         form, family = "ASK", "tabular"
     elif isinstance(answer, ox.QuerySolutions):
         form, family = "SELECT", "tabular"
     else:
-        form, family = (job["form"] if job["form"] in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"), "graph"
-    fmt = _FORMATS.get(job["format"])
-    if fmt is None or fmt not in formats.family_formats(family):  # the scan did not know the form
+        form, family = (decision["form"] if decision["form"] in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"), "graph"
+    if fmt is None or fmt not in formats.family_formats(family):
         try:
-            fmt = formats.choose(family, job["accept"], job["format_param"])
+            fmt = formats.choose(family, req.accept, req.format)
         except formats.NotAcceptable as exc:
             raise SparqlError(406, str(exc)) from None
-    max_rows, max_bytes = job["max_rows"], job["max_bytes"]
     header = {"status": 200, "content_type": fmt.content_type, "form": form, "rows": 0, "truncated": None}
     if isinstance(answer, ox.QueryBoolean):
         return header, formats.boolean_result(fmt, bool(answer))
@@ -100,7 +105,7 @@ def _answer(target: Target, job: dict) -> tuple[dict, bytes]:
             if table is not None:
                 body, header["rows"], header["truncated"] = table
                 return header, body
-            answer = _query(target, job)  # over a cap: evaluate again, and cut as below
+            answer = _query(target, plan, req, decision)  # over a cap: evaluate again, and cut as below
         writer = formats.TableWriter(fmt, [v.value for v in answer.variables], max_bytes)
         for solution in answer:
             if writer.rows >= max_rows:

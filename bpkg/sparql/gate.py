@@ -3,7 +3,7 @@ and the gate (what may run, the query form, the graphs named).
 
 Two readings must both let a query through, and the stricter wins:
 
-* the **lexical scan** (in the server process, microseconds): keywords outside strings,
+* the **lexical scan** (microseconds): keywords outside strings,
   IRIs and comments, and prefixed names spelt like a refused keyword (``SERVICE:x`` is
   one token for a tokenizer and ``SERVICE`` + ``:x`` for a parser: such a text is refused,
   whichever way the engine would read it);
@@ -12,12 +12,18 @@ Two readings must both let a query through, and the stricter wins:
   deadline like a slow query): the form, every ``SERVICE``, every graph named by
   ``FROM``, ``FROM NAMED`` and ``GRAPH`` with prefixes and ``BASE`` resolved. What it
   cannot parse is a 400, even if the engine could have run it. Its decisions are kept
-  by query text in the server (:func:`remember`), so a text is parsed once.
+  per query (:func:`decision_for`; comments and spacing aside), so a query is parsed
+  once per query process, and the server hands a decision it has seen to the next job.
+
+Both run in the query process, not the server: the server's thread only reads the
+request, looks up the result cache and hands the text over, so a new query text costs
+the server no scanning at all.
 
 The tokenizer is shared with the update sandbox and the external-store mode."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import urllib.parse
@@ -88,14 +94,27 @@ class Token(NamedTuple):
     depth: int
 
 
-def lex(text: str):
+def lex(text: str, comments: list | None = None, skeleton: list | None = None):
     """The tokens of ``text`` that matter to the gate: words (keywords, function names),
     IRIs, prefixed names and brackets, with the bracket depth. Strings, comments,
-    variables, blank nodes, language tags and numbers are skipped."""
+    variables, blank nodes, language tags and numbers are skipped.
+
+    In the same pass, if given: ``comments`` gets the (start, end) of every comment, and
+    ``skeleton`` every token but white space and comments, marked with whether white
+    space or a comment came before it (see :func:`_without_comments`)."""
     depth = 0
     skipped = _SKIPPED
+    separated = True
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
+        if skeleton is not None:
+            if kind == "ws" or kind == "comment":
+                separated = True
+                if kind == "comment" and comments is not None:
+                    comments.append(m.span())
+                continue
+            skeleton.append(" " + m.group() if separated else m.group())  # no token starts with white space
+            separated = False
         if kind in skipped:
             continue
         if kind == "open":
@@ -121,13 +140,14 @@ def screen(text: str, limits: Limits, what: str = "query") -> str:
     return _screened(text, limits, what)[0]
 
 
-def _screened(text: str, limits: Limits, what: str) -> tuple[str, list[Token]]:
+def _screened(text: str, limits: Limits, what: str, comments: list | None = None,
+              skeleton: list | None = None) -> tuple[str, list[Token]]:
     if len(text) > limits.max_query_chars:
         raise SparqlError(413, f"the {what} is {len(text)} characters long; the limit is {limits.max_query_chars}")
     text = expand_unicode_escapes(text)
     if not text.strip():
         raise SparqlError(400, f"the {what} is empty")
-    toks = list(lex(text))
+    toks = list(lex(text, comments, skeleton))
     deepest = max((t.depth for t in toks if t.kind == "open"), default=0)
     if deepest > limits.max_depth:
         raise SparqlError(400, f"the {what} nests brackets {deepest} deep; the limit is {limits.max_depth}")
@@ -158,7 +178,11 @@ class Plan:
     from_default: tuple[str, ...] = ()
     from_named: tuple[str, ...] = ()
     format: formats.Format | None = None  # negotiated from the form; None when the form is unknown
-    parsed: bool = False  # True: form and graphs come from the parse (decide), not from the scan
+    # The site's prefixes (bpkg.namespaces.PREFIXES) that the query uses without declaring
+    # them: all the engine needs to be given (handing it every prefix costs as much as a small query).
+    prefixes: dict | None = None
+    code: str = ""  # the text without its comments, and its skeleton: see _without_comments
+    skeleton: tuple = ()
 
     @property
     def family(self) -> str | None:
@@ -187,7 +211,7 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
     """
     toks = list(lex(text)) if toks is None else toks
     prefixes, base = dict(PREFIXES), base_iri  # pyoxigraph gets PREFIXES too; the query's own win
-    form, default, named = None, [], []
+    form, default, named, used, declared = None, [], [], set(), set()
     i = 0
     while i < len(toks):
         tok = toks[i]
@@ -200,6 +224,8 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
                                    f"{keyword.upper()} (SPARQL parsers disagree on whether {tok.text} is one token); "
                                    "rename the prefix or put a space after the keyword")
         if tok.kind != "word":
+            if tok.kind == "pname":
+                used.add(tok.text.partition(":")[0])
             i += 1
             continue
         word = tok.text.upper()
@@ -216,6 +242,7 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
         elif (word == "PREFIX" and after is not None and after.kind == "pname" and after.text.endswith(":")
               and i + 2 < len(toks) and toks[i + 2].kind == "iri"):
             prefixes[after.text[:-1]] = _resolve(toks[i + 2].text, base)
+            declared.add(after.text[:-1])
             i += 2
         elif word == "FROM":
             is_named = after is not None and after.kind == "word" and after.text.upper() == "NAMED"
@@ -234,7 +261,8 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
             (named if is_named else default).append(iri)
             i = j
         i += 1
-    return Plan(text, form, tuple(default), tuple(named))
+    return Plan(text, form, tuple(default), tuple(named),
+                prefixes={p: PREFIXES[p] for p in used - declared if p in PREFIXES})
 
 
 _plans: "OrderedDict[tuple, Plan]" = OrderedDict()
@@ -242,55 +270,40 @@ _plans_lock = threading.Lock()
 _PLAN_CACHE_SIZE = 1024
 
 
-def _plan_key(target: Target, req: Request, limits: Limits, text: str | None = None) -> tuple:
-    return (text or req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
-
-
-def remember(target: Target, req: Request, limits: Limits, decision: dict) -> None:
-    """Keep the parse's decision (from :func:`decide`, made in a query process) for this
-    text, and for its named query's template."""
-    for text in filter(None, (req.query, req.template)):
-        key = _plan_key(target, req, limits, text)
-        with _plans_lock:
-            plan = _plans.get(key)
-            if plan is not None and plan.parsed:
-                continue
-            _plans[key] = Plan(plan.query if plan is not None else text, decision["form"],
-                               tuple(decision["from_default"]), tuple(decision["from_named"]), None, True)
-            while len(_plans) > _PLAN_CACHE_SIZE:
-                _plans.popitem(last=False)
+def _cached(cache: OrderedDict, key, make, size: int = _PLAN_CACHE_SIZE):
+    with _plans_lock:
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+            return value
+    value = make()  # refusals raise: only passes are kept
+    with _plans_lock:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+    return value
 
 
 def prepare(target: Target, req: Request, limits: Limits) -> Plan:
-    """Screen, scan and negotiate in this process: the cheap refusals (400, 406, 413)
-    happen here, before any parser or engine sees the query; the parse (:func:`decide`)
-    follows in the query process unless this text's decision is already known."""
-    # The scan is a pure function of these; a text seen before (a named query, a UI's
-    # repeated query) is not scanned again. Refusals raise, so only passes are kept.
-    key = _plan_key(target, req, limits)
-    with _plans_lock:
-        plan = _plans.get(key)
-        if plan is not None:
-            _plans.move_to_end(key)
-    if plan is None:
-        text, toks = _screened(req.query, limits, "query")
+    """Screen, scan and negotiate: the cheap refusals (400, 406, 413) before any parser
+    or engine sees the query. Run in the query process, first thing (:mod:`.evaluate`);
+    a text seen before (a named query, a UI's repeated query) is not scanned again."""
+    key = (req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
+
+    def scan() -> Plan:
+        comments, skeleton = [], []
+        text, toks = _screened(req.query, limits, "query", comments, skeleton)
         plan = gate(text, target.graph_names, req.base_iri, toks)
-        with _plans_lock:
-            _plans[key] = plan
-            while len(_plans) > _PLAN_CACHE_SIZE:
-                _plans.popitem(last=False)
-    if not plan.parsed and req.template:
-        with _plans_lock:
-            decided = _plans.get(_plan_key(target, req, limits, req.template))
-        if decided is not None and decided.parsed:
-            plan = Plan(plan.query, decided.form, decided.from_default, decided.from_named, None, True)
+        return dataclasses.replace(plan, code=_cut(text, comments), skeleton=tuple(skeleton))
+
+    plan = _cached(_plans, key, scan)
     if plan.family is None:
         return plan
     try:
         fmt = formats.choose(plan.family, req.accept, req.format)
     except formats.NotAcceptable as exc:
         raise SparqlError(406, str(exc)) from None
-    return Plan(plan.query, plan.form, plan.from_default, plan.from_named, fmt, plan.parsed)
+    return dataclasses.replace(plan, format=fmt)
 
 
 # -- 2b. the parse (in the query process) ------------------------------------------------
@@ -299,7 +312,7 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
 # SPARQL parser can read a keyword that is not spelt out in the text (escapes are expanded
 # before this). A text without any of them, in any case and anywhere (strings, IRIs and
 # names included), cannot use what the parse looks for, whatever the tokenisation.
-_PARSE_NEEDED = re.compile("|".join(sorted({"SERVICE", "FROM", "NAMED", "GRAPH"} | UPDATE_KEYWORDS)), re.I)
+PARSE_WORDS = tuple(sorted({"SERVICE", "FROM", "NAMED", "GRAPH"} | UPDATE_KEYWORDS))
 
 
 class Unparsable(SparqlError):
@@ -311,13 +324,13 @@ _QUERY_NODES = {"SelectQuery": "SELECT", "ConstructQuery": "CONSTRUCT", "Describ
 
 def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, shared_store: bool = False) -> dict:
     """May this (screened) query run? Decided on rdflib's parse of SPARQL 1.1 (skipped when
-    the text cannot use what the parse looks for, see ``_PARSE_NEEDED``): returns the
+    the text cannot use what the parse looks for, see :func:`_parse_needed`): returns the
     form and the graphs named by FROM/FROM NAMED; raises SparqlError 400 for anything
     that is not a query, uses SERVICE, or names with FROM or FROM NAMED a graph that the
     dataset does not hold. ``shared_store`` (an external store, which may hold other
     graphs too): ``GRAPH <iri>`` outside the dataset is refused as well; on our own store
     such a graph is simply empty. Run where it can be killed: pyparsing is slow on large texts."""
-    if not _PARSE_NEEDED.search(text):
+    if not _parse_needed(_without_comments(text)[0]):
         form = next((t.text.upper() for t in lex(text) if t.kind == "word" and t.text.upper() in FORMS), None)
         if form is not None:  # nothing to refuse or resolve: the engine parses it next (syntax errors from there)
             return {"form": form, "from_default": [], "from_named": []}
@@ -375,6 +388,81 @@ def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, 
     except Exception as exc:  # an undeclared prefix, a bad base: the parse cannot say which graph is meant
         raise SparqlError(400, f"the query could not be read: {exc}") from None
     return {"form": form, "from_default": default, "from_named": named}
+
+
+def _without_comments(text: str) -> tuple[str, tuple[str, ...]]:
+    """The text with its comments removed, and its *skeleton*: every token but white space
+    and comments, each marked with whether white space or a comment came before it.
+
+    A comment is white space to every SPARQL parser (SPARQL 1.1 §19.4), and the scanner
+    finds a ``#`` to be a comment only outside what it reads as a string, an IRI or a
+    prefixed name, readings at least as permissive as the grammar's: where the two could
+    disagree, the text does not parse. So a keyword inside a comment is no keyword, and
+    two texts with one skeleton are one query to the parser."""
+    comments, skeleton = [], []
+    for _ in lex(text, comments, skeleton):
+        pass
+    return _cut(text, comments), tuple(skeleton)
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    parts, at = [], 0
+    for start, end in spans:
+        parts.append(text[at:start])
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def _parse_needed(code: str) -> bool:
+    """Does ``code`` (a text without comments) spell any word the parse looks for, in any
+    case, anywhere? (Substring tests: a case-insensitive alternation costs far more.)"""
+    upper = code.upper()
+    return any(word in upper for word in PARSE_WORDS)
+
+
+_decisions: "OrderedDict[tuple, dict]" = OrderedDict()
+
+
+def decision_for(plan: Plan, graph_names: frozenset[str], base_iri: str | None = None, shared_store: bool = False) -> dict:
+    """:func:`decide` on a scanned query, kept per skeleton (see :func:`_without_comments`):
+    the same query sent again with other comments or spacing, as a notebook or a UI does,
+    is not parsed again. A text that changes any token (a literal, an IRI, a LIMIT) is
+    parsed anew, unless it cannot use what the parse looks for (:func:`_parse_needed`)."""
+    text = plan.query
+    code, skeleton = (plan.code, plan.skeleton) if plan.skeleton else _without_comments(text)
+    if plan.form is not None and not _parse_needed(code):
+        return {"form": plan.form, "from_default": [], "from_named": []}
+    key = (skeleton, base_iri, graph_names, shared_store)
+    return _cached(_decisions, key, lambda: decide(text, graph_names, base_iri, shared_store=shared_store))
+
+
+# In the server: the decisions its query processes made, by exact text, handed to the next
+# job with that text (or with a named query's template, see ``Request.template``).
+_known: "OrderedDict[tuple, dict]" = OrderedDict()
+
+
+def _known_key(target: Target, text: str, base_iri: str | None) -> tuple:
+    return (text, base_iri, target.graph_names, getattr(target.store, "needs_network", False))
+
+
+def known_decision(target: Target, req: Request) -> dict | None:
+    with _plans_lock:
+        for text in filter(None, (req.query, req.template)):
+            decision = _known.get(_known_key(target, text, req.base_iri))
+            if decision is not None:
+                return decision
+    return None
+
+
+def remember(target: Target, req: Request, decision: dict) -> None:
+    with _plans_lock:
+        for text in filter(None, (req.query, req.template)):
+            _known[_known_key(target, text, req.base_iri)] = decision
+        while len(_known) > _PLAN_CACHE_SIZE:
+            _known.popitem(last=False)
 
 
 def comp_values(node, comp_value):

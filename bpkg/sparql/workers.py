@@ -34,6 +34,7 @@ PR_SET_PDEATHSIG = 1
 NO_NETWORK_ISOLATION = 3  # a query process's exit code when it could not drop its network access
 _FRAME = struct.Struct(">IQ")  # header length, body length
 _SIZE_SLACK = 1 << 16
+_ONE_WRITE = 1 << 16  # frames smaller than this cross the channel in one write and one read
 WORKER_MAX_JOBS = 1000  # then a worker is replaced, so no slow growth lasts
 
 
@@ -134,7 +135,9 @@ class _TooLarge(Exception):
 
 def _write_frame(fd: int, header: dict, body: bytes = b"") -> None:
     head = json.dumps(header).encode()
-    for part in (_FRAME.pack(len(head), len(body)) + head, body):
+    prefix = _FRAME.pack(len(head), len(body)) + head
+    parts = (prefix + body,) if len(body) < _ONE_WRITE else (prefix, body)  # one system call for most answers
+    for part in parts:
         view = memoryview(part)
         while view:
             view = view[os.write(fd, view):]
@@ -148,9 +151,10 @@ def _readable(fd: int, timeout: float) -> bool:
     return bool(poller.poll(max(0, int(timeout * 1000))))
 
 
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
-    """``n`` bytes from ``fd`` (None at end of file); past ``deadline`` raises _Deadline."""
-    buf = bytearray()
+def _read_into(fd: int, buf: bytearray, n: int, deadline: float | None, greedy: bool = False) -> bool:
+    """Read from ``fd`` until ``buf`` holds ``n`` bytes (False at end of file); past
+    ``deadline`` raises _Deadline. ``greedy``: take what is there, up to 64 KiB, in one read
+    (only where nothing can follow the frame being read: the channel carries one at a time)."""
     while len(buf) < n:
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -158,25 +162,24 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
                 raise _Deadline
             if not _readable(fd, left):
                 continue
-        chunk = os.read(fd, min(n - len(buf), 1 << 20))
+        chunk = os.read(fd, max(n - len(buf), _ONE_WRITE) if greedy else min(n - len(buf), 1 << 20))
         if not chunk:
-            return None
+            return False
         buf += chunk
-    return bytes(buf)
+    return True
 
 
 def _read_frame(fd: int, deadline: float | None, max_size: int | None = None) -> tuple[dict, bytes] | None:
-    prefix = _read_exact(fd, _FRAME.size, deadline)
-    if prefix is None:
+    buf = bytearray()
+    if not _read_into(fd, buf, _FRAME.size, deadline, greedy=True):  # most frames arrive whole in this one read
         return None
-    head_size, body_size = _FRAME.unpack(prefix)
+    head_size, body_size = _FRAME.unpack_from(buf)
     if max_size is not None and head_size + body_size > max_size + _SIZE_SLACK:  # the worker caps itself: a backstop
         raise _TooLarge
-    head = _read_exact(fd, head_size, deadline)
-    body = _read_exact(fd, body_size, deadline) if body_size else b""
-    if head is None or body is None:
+    end = _FRAME.size + head_size + body_size
+    if not _read_into(fd, buf, end, deadline):
         return None
-    return json.loads(head), body
+    return json.loads(buf[_FRAME.size:_FRAME.size + head_size]), bytes(buf[_FRAME.size + head_size:end])
 
 
 def _how_it_ended(status: int | None) -> str:

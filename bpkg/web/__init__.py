@@ -28,10 +28,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.extensions["bpkg"] = pub.current()
         app.before_request(lambda: refresh(app))
 
+    # Queries to /sparql are answered before Flask (query_path); installed first, so that the
+    # public URL (hygiene) wraps it too.
+    from . import hygiene, query_path
+
+    app.wsgi_app = query_path.QueryPath(app, app.wsgi_app)
     # Installed before the blueprints: Flask runs after-request hooks in reverse order, so the
     # security headers go on last, also on the error pages that a blueprint's hook re-renders.
-    from . import hygiene
-
     hygiene.install(app)  # public URL, security headers, UTF-8, throttled tokens: every route
 
     # One blueprint per concern; each module owns its routes.

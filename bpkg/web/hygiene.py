@@ -76,12 +76,8 @@ def csp_nonce() -> str:
 
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    evaluates = any(request.path == p or request.path.startswith(p + "/") for p in EVAL_PATHS)
-    headers.setdefault("Content-Security-Policy",
-                       CSP.format(nonce=csp_nonce(), eval=" 'unsafe-eval'" if evaluates else ""))
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    for name, value in security_headers(request.path, csp_nonce()).items():
+        headers.setdefault(name, value)
     return response
 
 
@@ -94,29 +90,43 @@ def _utf8(raw: bytes) -> bool:
 
 
 def _refuse_invalid_utf8():
-    environ = request.environ
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.path.endswith("/sparql"):  # the endpoint's own, smaller limit answers larger bodies (413)
+        limit = current_app.config["SPARQL_MAX_REQUEST_BYTES"]  # bpkg.settings holds the default
+    bad = invalid_utf8(request, limit)
+    if bad:
+        return Response(f"{bad} is not valid UTF-8 (percent-encode UTF-8 bytes only)\n", 400, mimetype="text/plain")
+    return None
+
+
+def invalid_utf8(req, form_limit: int | None) -> str | None:
+    """Which part of a (werkzeug or Flask) request is not UTF-8: "the path", "the query
+    string", "the form body" (read only up to ``form_limit`` bytes), or None."""
+    environ = req.environ
     raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")  # as sent, still percent-encoded
     if raw:
         raw_path = raw.split("?", 1)[0].encode("latin-1", "replace")
         path = urllib.parse.unquote_to_bytes(raw_path)
     else:
         path = environ.get("PATH_INFO", "").encode("latin-1", "replace")
-    query = environ.get("QUERY_STRING", "").encode("latin-1", "replace")
-    bad = None
     if not _utf8(path):
-        bad = "the path"
-    elif not _utf8(urllib.parse.unquote_to_bytes(query.replace(b"+", b" "))):
-        bad = "the query string"
-    elif request.mimetype == "application/x-www-form-urlencoded" and request.method in ("POST", "PUT", "PATCH"):
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        if request.path.endswith("/sparql"):  # the endpoint's own, smaller limit answers larger bodies (413)
-            limit = current_app.config["SPARQL_MAX_REQUEST_BYTES"]  # bpkg.settings holds the default
-        if request.content_length is not None and limit is not None and request.content_length <= limit:
-            if not _utf8(urllib.parse.unquote_to_bytes(request.get_data(cache=True).replace(b"+", b" "))):
-                bad = "the form body"
-    if bad:
-        return Response(f"{bad} is not valid UTF-8 (percent-encode UTF-8 bytes only)\n", 400, mimetype="text/plain")
+        return "the path"
+    query = environ.get("QUERY_STRING", "")
+    if query and not _utf8(urllib.parse.unquote_to_bytes(query.encode("latin-1", "replace").replace(b"+", b" "))):
+        return "the query string"
+    if req.method in ("POST", "PUT", "PATCH") and req.mimetype == "application/x-www-form-urlencoded":
+        if req.content_length is not None and form_limit is not None and req.content_length <= form_limit:
+            if not _utf8(urllib.parse.unquote_to_bytes(req.get_data(cache=True).replace(b"+", b" "))):
+                return "the form body"
     return None
+
+
+def security_headers(path: str, nonce: str) -> dict[str, str]:
+    """The headers every response carries (``path`` decides whether Vega may evaluate)."""
+    evaluates = any(path == p or path.startswith(p + "/") for p in EVAL_PATHS)
+    return {"Content-Security-Policy": CSP.format(nonce=nonce, eval=" 'unsafe-eval'" if evaluates else ""),
+            "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+            "Referrer-Policy": "strict-origin-when-cross-origin"}
 
 
 # -- failed bearer tokens ------------------------------------------------------------------

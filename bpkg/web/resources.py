@@ -22,6 +22,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, OWL, SKOS
@@ -75,53 +76,98 @@ def natural(text: str) -> tuple:
 
 # -- Per-app index (the graph is read-only, so it is built once) ----------------------
 
+class Labels:
+    """Display names, looked up in the graph for each IRI the first time it is shown: the
+    preferred label (skos:prefLabel, rdfs:label, dct:title, foaf:name, skos:notation; English
+    or untagged first), the plain names of the reused terms, or, for memberships and
+    alignments, which have no label of their own, what they join."""
+
+    KEEP = 100_000  # names remembered at once (the graph is read-only; past this, start again)
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._known: dict[str, str | None] = {}
+
+    def get(self, iri, default=None):
+        iri = str(iri)
+        if iri not in self._known:
+            if len(self._known) >= self.KEEP:
+                self._known.clear()
+            self._known[iri] = self._find(iri)
+        found = self._known[iri]
+        return default if found is None else found
+
+    def __contains__(self, iri) -> bool:
+        return self.get(iri) is not None
+
+    def _find(self, iri: str) -> str | None:
+        node = URIRef(iri)
+        best = None
+        for rank, p in enumerate(LABEL_PREDICATES):
+            for o in self.graph.objects(node, p):
+                if isinstance(o, Literal):
+                    key = (rank, o.language not in ("en", None), str(o))
+                    best = key if best is None or key < best else best
+        if best is not None:
+            return best[2]
+        if iri in _TERM_NAMES:
+            return _TERM_NAMES[iri]
+        return self._joined(node)
+
+    def _joined(self, node: URIRef) -> str | None:
+        """Memberships and alignments have no label of their own: name them by what they join."""
+        g, org, bp_ = self.graph, PREFIXES["org"], PREFIXES["bp"]
+        if (node, RDF.type, URIRef(org + "Membership")) in g:
+            member, role, body = (g.value(node, URIRef(org + p)) for p in ("member", "role", "organization"))
+            if member is not None and role is not None:
+                return f"{self.get(member, curie(str(member)))}: {self.get(role, curie(str(role)))}" + \
+                       (f", {self.get(body, curie(str(body)))}" if body is not None else "")
+        if (node, RDF.type, URIRef(bp_ + "Alignment")) in g:
+            goal, objective = g.value(node, URIRef(bp_ + "alignedFrom")), g.value(node, URIRef(bp_ + "alignedTo"))
+            if goal is not None and objective is not None:
+                number = lambda n: str(g.value(n, SKOS.notation) or curie(str(n)))  # noqa: E731
+                return f"Priority goal {number(goal)} → GCM objective {number(objective)}: " \
+                       f"{self.get(objective, '')}".rstrip(": ")
+        return None
+
+
+_TERM_NAMES = {PREFIXES[name.split(":", 1)[0]] + name.split(":", 1)[1]: label for name, label in TERM_NAMES.items()}
+
+
 class Index:
-    """Labels, described subjects and dependent (#fragment) nodes of one loaded graph."""
+    """What pages ask of one loaded graph, answered by the engine: nothing is copied, so the
+    first page costs what any page costs, whatever the size of the graph."""
 
     def __init__(self, kg: KnowledgeGraph):
         self.kg = kg
         self.union = kg.union()
-        self.subjects: set = set()
-        self.dependents: dict[URIRef, list[URIRef]] = defaultdict(list)
-        ranked: dict[str, tuple] = {}
-        for s, p, o in self.union:
-            self.subjects.add(s)
-            if p in LABEL_PREDICATES and isinstance(o, Literal):
-                rank = (LABEL_PREDICATES.index(p), o.language not in ("en", None), str(o))
-                if str(s) not in ranked or rank < ranked[str(s)]:
-                    ranked[str(s)] = rank
-        self.labels = {iri: rank[2] for iri, rank in ranked.items()}
-        for name, label in TERM_NAMES.items():
-            prefix, local = name.split(":", 1)
-            self.labels.setdefault(PREFIXES[prefix] + local, label)
-        self._name_unlabelled()
-        for s in self.subjects:
-            if isinstance(s, URIRef) and "#" in s:
-                parent = URIRef(s.split("#", 1)[0])
-                self.dependents[parent].append(s)
-        for parts in self.dependents.values():
-            parts.sort()
+        self.labels = Labels(self.union)
+        self._fragments: dict[str, list[URIRef]] | None = None
+        self._lock = threading.Lock()
 
-    def _name_unlabelled(self) -> None:
-        """Memberships and alignments have no label of their own: name them by what they join."""
-        g, labels = self.union, self.labels
-        org = PREFIXES["org"]
-        for m in g.subjects(RDF.type, URIRef(org + "Membership")):
-            member, role, body = (g.value(m, URIRef(org + p)) for p in ("member", "role", "organization"))
-            if str(m) not in labels and member is not None and role is not None:
-                labels[str(m)] = f"{labels.get(str(member), curie(str(member)))}: " \
-                                 f"{labels.get(str(role), curie(str(role)))}" + \
-                                 (f", {labels.get(str(body), curie(str(body)))}" if body is not None else "")
-        bp_ = PREFIXES["bp"]
-        for a in g.subjects(RDF.type, URIRef(bp_ + "Alignment")):
-            goal, objective = g.value(a, URIRef(bp_ + "alignedFrom")), g.value(a, URIRef(bp_ + "alignedTo"))
-            if str(a) not in labels and goal is not None and objective is not None:
-                number = lambda n: str(g.value(n, SKOS.notation) or curie(str(n)))  # noqa: E731
-                labels[str(a)] = f"Priority goal {number(goal)} → GCM objective {number(objective)}: " \
-                                 f"{labels.get(str(objective), '')}".rstrip(": ")
+    @property
+    def dependents(self) -> dict[str, list[URIRef]]:
+        """Parent IRI -> its ``#fragment`` nodes (sorted): one pass of the engine over the
+        subjects, made on first use; only the fragment IRIs reach Python."""
+        with self._lock:
+            if self._fragments is None:
+                names = " ".join(f"<{g}>" for g in self.kg.graph_names)
+                found: dict = defaultdict(list)
+                for row in self.kg.engine.query(
+                        f"SELECT DISTINCT ?s WHERE {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {names} }} "
+                        f"FILTER (isIRI(?s) && CONTAINS(STR(?s), \"#\")) }}"):
+                    iri = row["s"].value
+                    found[URIRef(iri.split("#", 1)[0])].append(URIRef(iri))
+                for parts in found.values():
+                    parts.sort()
+                self._fragments = dict(found)
+            return self._fragments
+
+    def has_triples(self, iri: URIRef) -> bool:
+        return (iri, None, None) in self.union
 
     def described(self, iri: URIRef) -> bool:
-        return iri in self.subjects or iri in self.dependents
+        return self.has_triples(iri) or iri in self.dependents
 
 
 def index() -> Index:
@@ -154,7 +200,7 @@ def local_href(iri: str) -> str:
     path = local_path(iri)
     if path is not None:
         return path
-    if URIRef(iri) in index().subjects:
+    if index().has_triples(URIRef(iri)):
         return url_for("resources.external", iri=iri)
     return iri
 
@@ -338,8 +384,9 @@ def resource_page(iri: URIRef, source, parts, alt) -> str:
         if isinstance(s, URIRef) and not str(s).startswith(str(iri) + "#"):
             incoming.append({"subject": term_view(s), "predicate": term_view(p)})
     sources = sorted({o for n in nodes for p in (PROV.wasDerivedFrom, DCTERMS.source) for o in idx.union.objects(n, p)}, key=str)
-    graphs = sorted({str(g.identifier if hasattr(g, "identifier") else g)
-                     for n in nodes for _, _, _, g in kg.dataset.quads((n, None, None, None))})
+    graphs = sorted({q.graph_name.value for n in nodes if isinstance(n, URIRef)
+                     for q in kg.engine.quads_for_pattern(ox.NamedNode(str(n)), None, None)
+                     if isinstance(q.graph_name, ox.NamedNode)})
     return render_template(
         "resources/resource.html",
         iri=str(iri),
@@ -405,7 +452,7 @@ def named_graph(name: str):
     if not exists(name):
         return not_found(name)
     graph_iri = URIRef(BASE + "graph/" + name)
-    graph = kg.dataset.graph(graph_iri)
+    graph = kg.graph(graph_iri)
     if (ext or negotiate()) == "html":
         subjects = sorted({s for s in graph.subjects() if isinstance(s, URIRef) and "#" not in s}, key=str)
         body = render_template("resources/listing.html", title=f"Named graph {name}", iri=str(graph_iri),
@@ -448,6 +495,23 @@ def ontology(ext: str | None = None, version: str | None = None):
     return answer(iri, idx.union, parts, ext, lambda: ontology_page(iri, parts), alt, tag="ontology")
 
 
+def term_usage() -> dict:
+    """How often each term is used (as a property, or as a class of instances), counted by the engine."""
+    def build():
+        kg = get_kg()
+        names = " ".join(f"<{g}>" for g in kg.graph_names)
+        triples = f"SELECT DISTINCT ?s ?p ?o {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {names} }} }}"
+        usage: dict = defaultdict(int)
+        for row in kg.engine.query(f"SELECT ?t (COUNT(*) AS ?n) {{ {{ {triples} }} BIND(?p AS ?t) }} GROUP BY ?t"):
+            usage[URIRef(row["t"].value)] += int(row["n"].value)
+        for row in kg.engine.query(f"SELECT ?t (COUNT(*) AS ?n) {{ {{ {triples} }} FILTER (?p = <{RDF.type}>) BIND(?o AS ?t) }} "
+                                   "GROUP BY ?t"):
+            if isinstance(row["t"], ox.NamedNode):
+                usage[URIRef(row["t"].value)] += int(row["n"].value)
+        return dict(usage)
+    return _cached("usage", build)
+
+
 def ontology_page(iri: URIRef, parts) -> str:
     idx = index()
     g = idx.union
@@ -455,11 +519,7 @@ def ontology_page(iri: URIRef, parts) -> str:
         OWL.Class: "Classes", OWL.ObjectProperty: "Object properties",
         OWL.DatatypeProperty: "Datatype properties", OWL.AnnotationProperty: "Annotation properties",
     }
-    usage: dict = defaultdict(int)
-    for s, p, o in g:
-        usage[p] += 1
-        if p == RDF.type:
-            usage[o] += 1
+    usage = term_usage()
     sections = []
     for kind, title in groups.items():
         terms = []

@@ -53,13 +53,17 @@ def cmd_serve(args) -> int:
         config["STORE"] = args.store
     if args.data_dir:
         config["DATA_DIR"] = args.data_dir
+    if args.no_conformance_check:
+        config["CHECK_CONFORMANCE"] = False
+    if getattr(args, "kg", None):
+        config["KG_PATHS"] = args.kg
     host = f"[{args.host}]" if ":" in args.host else args.host
     # URLs the site writes come from here, never from a client's Host header.
     public_url = args.public_url or os.environ.get("BPKG_PUBLIC_URL")
     config["PUBLIC_URL"] = public_url or f"http://{host}:{args.port}/"
     try:
         app = create_app(config)
-        if not app.config.get("STORE"):  # an external store's data was checked by `bpkg load`
+        if not app.config.get("STORE") and app.config["CHECK_CONFORMANCE"]:  # an external store's: by `bpkg load`
             from ..validation import require_conformance
 
             require_conformance(app.extensions["bpkg"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hmac
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
@@ -30,10 +31,9 @@ from .. import __version__, formats
 from ..cache import ResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
 from ..settings import published
-from ..sparql import (Admission, Limits, Request, SparqlError, Target, execute, prepare,
-                      run, run_update, worker_pool)
+from ..sparql import (Admission, Limits, Request, SparqlError, Target, execute, known_decision, run, run_update,
+                      worker_pool)
 from . import hygiene
-from .context import get_kg
 
 bp = Blueprint("sparql", __name__)
 
@@ -43,123 +43,169 @@ RDF_TYPE = ox.NamedNode(PREFIXES["rdf"] + "type")
 # Limits have no standard vocabulary; these service-local terms name them (see README).
 SVC = "https://w3id.org/bpkg/service#"
 HTML = formats.HTML
-CORS = {
+# CORS: what every answer carries, and what only a preflight (OPTIONS) needs.
+CORS_ANSWER = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Accept",
     "Access-Control-Expose-Headers": "ETag, X-BPKG-Truncated, X-BPKG-Row-Limit, X-BPKG-Dataset-Version, X-BPKG-Cache",
-    "Access-Control-Max-Age": "86400",
 }
+CORS = {**CORS_ANSWER, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Accept", "Access-Control-Max-Age": "86400"}
 _sandbox_lock = threading.Lock()
-_cache_lock = threading.Lock()
+_state_lock = threading.Lock()
 
 
 def _setting(name: str):
     return current_app.config[name]
 
 
+class Serving:
+    """What answering a query needs from the app, looked up once, not per request: the
+    limits, the result cache, the query slots, and the target and worker pool of the
+    dataset served now (both change only when the dataset does)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.limits = Limits.from_config(app.config)
+        entries, size = int(app.config.get("SPARQL_CACHE_ENTRIES") or 0), int(app.config.get("SPARQL_CACHE_BYTES") or 0)
+        self.cache = ResultCache(entries, size) if entries > 0 and size > 0 else None
+        self.admission = Admission(self.limits)
+        self.pooled = bool(app.config.get("SPARQL_POOL"))
+        self._served = (None, None, None)  # (kg, target, pool)
+
+    def dataset(self):
+        """(kg, target, pool) for the dataset served now: the bundled graph and any
+        accepted submissions (:mod:`bpkg.submissions`)."""
+        kg = self.app.extensions["bpkg"]
+        served = self._served
+        if served[0] is not kg:
+            target = Target.of(kg)
+            served = self._served = (kg, target, worker_pool(target, self.limits) if self.pooled else None)
+        return served
+
+
+def serving(app=None) -> Serving:
+    app = app or current_app._get_current_object()
+    state = app.extensions.get("bpkg-serving")
+    if state is None:
+        with _state_lock:
+            state = app.extensions.setdefault("bpkg-serving", Serving(app))
+    return state
+
+
 def limits() -> Limits:
-    return Limits.from_config(current_app.config)
-
-
-def pool_for(target: Target, cap: Limits):
-    """The worker pool serving the bundled graph (None when SPARQL_POOL is off)."""
-    return worker_pool(target, cap) if _setting("SPARQL_POOL") else None
+    return serving().limits
 
 
 def start_workers(app) -> None:
     """Fork the query workers now, from the loaded, still single-threaded server."""
     from ..sparql import decide
 
-    # The gate's parser, imported and run once here, on a text it must parse (GRAPH): pyparsing
-    # finishes building its grammar on the first parse (0.1 s, ~5 MB written), shared so by
-    # every worker instead of repeated in each one on its first query.
-    decide("ASK { GRAPH ?g {} }", frozenset())
-    with app.app_context():
-        target = Target.of(get_kg())
-        pool = pool_for(target, limits())
-        if pool is not None:
-            pool.start()
-
-
-def admission() -> Admission:
-    """The app's query slots (:mod:`bpkg.sparql.admission`)."""
-    with _cache_lock:
-        return current_app.extensions.setdefault("bpkg-admission", Admission(limits()))
-
-
-def result_cache() -> ResultCache | None:
-    entries, size = int(_setting("SPARQL_CACHE_ENTRIES") or 0), int(_setting("SPARQL_CACHE_BYTES") or 0)
-    if entries <= 0 or size <= 0:
-        return None
-    with _cache_lock:
-        return current_app.extensions.setdefault("bpkg-result-cache", ResultCache(entries, size))
-
-
-def dataset_target(req: Request | None = None) -> tuple[Target, str, bool]:
-    """(target, dataset version, pooled) for ``/sparql``: the published dataset (the bundled
-    graph and any accepted submissions, :mod:`bpkg.submissions`), served by the worker pool."""
-    kg = get_kg()
-    return Target.of(kg), kg.version, True
+    decide("ASK { GRAPH ?g {} }", frozenset())  # the gate's parser, imported once here and shared by every worker
+    pool = serving(app).dataset()[2]
+    if pool is not None:
+        pool.start()
 
 
 def restart_workers(app, old_kg, new_kg) -> None:
     """After the served dataset changed: fork workers for the new store now, and stop the
     old store's workers once the queries they may still be running have had their deadline."""
-    with app.app_context():
-        cap = limits()
-        if not _setting("SPARQL_POOL"):
-            return
-        old = worker_pool(Target.of(old_kg), cap)
-        worker_pool(Target.of(new_kg), cap).start()
+    state = serving(app)
+    if not state.pooled:
+        return
+    cap = state.limits
+    old = worker_pool(Target.of(old_kg), cap)
+    worker_pool(Target.of(new_kg), cap).start()
     timer = threading.Timer(cap.timeout + 1.0, old.close)
     timer.daemon = True
     timer.start()
 
 
-def answer_query(req: Request, key_text: str | None = None, bindings: dict | None = None) -> Response:
-    """Run a read-only query on the bundled graph: gate, result cache, pooled worker.
+class Reply(NamedTuple):
+    status: int
+    headers: dict
+    body: bytes
+
+
+_formats_for: dict = {}
+
+
+def _negotiated(form: str, accept: str | None, format_param: str | None) -> formats.Format:
+    """The result format for a query of ``form`` (kept: clients send few distinct Accept headers)."""
+    key = (form in ("CONSTRUCT", "DESCRIBE"), accept, format_param)
+    fmt = _formats_for.get(key)
+    if fmt is None:
+        try:
+            fmt = formats.choose("graph" if key[0] else "tabular", accept, format_param)
+        except formats.NotAcceptable as exc:
+            raise SparqlError(406, str(exc)) from None
+        if len(_formats_for) < 256:
+            _formats_for[key] = fmt
+    return fmt
+
+
+def answer(state: Serving, req: Request, client: str, if_none_match: str | None = None,
+           key_text: str | None = None, bindings: dict | None = None) -> Reply:
+    """Answer a read-only query on the served dataset: result cache, query slot, pooled worker.
 
     ``key_text``/``bindings`` name the result in the cache (a named query's own text and
-    its parameter values); by default the screened query text and the protocol's dataset
-    parameters. Raises SparqlError.
+    its parameter values); by default the query text and the protocol's dataset
+    parameters. The key needs the result format, which needs the query form: for a text
+    whose form the server has seen (:func:`bpkg.sparql.known_decision`) the cache and
+    ``If-None-Match`` are consulted before anything runs; a text never seen is run, and
+    its result kept. Raises SparqlError. Free of Flask: the WSGI fast path calls it too.
     """
-    cap = limits()
-    target, version, pooled = dataset_target(req)
-    plan = prepare(target, req, cap)
-    cache = result_cache()
-    key = tag = None
-    if cache is not None and plan.format is not None:
+    kg, target, pool = state.dataset()
+    cap, cache = state.limits, state.cache
+    version = kg.version
+    headers = {"X-BPKG-Dataset-Version": version}
+    if cache is not None:
         if key_text is None:
-            key_text, bindings = plan.query, {"default-graph-uri": " ".join(req.default_graphs),
-                                              "named-graph-uri": " ".join(req.named_graphs), "base": req.base_iri or ""}
-        key = cache_key(key_text, bindings, plan.format.media_type, version)
-        tag = etag(key)
-        headers = {"ETag": tag, "X-BPKG-Dataset-Version": version}
-        if not_modified(request.headers.get("If-None-Match"), tag):
-            return Response(status=304, headers=headers)
-        hit = cache.get(key)
-        if hit is not None:
-            body, content_type = hit
-            return Response(body, content_type=content_type, headers={**headers, "X-BPKG-Cache": "hit"})
-    with admission().slot(request.remote_addr or "") as go_long:
-        result = run(target, plan, req, cap, pool=pool_for(target, cap) if pooled else None, on_long=go_long)
-    response = Response(result.body, content_type=result.content_type)
-    response.headers["X-BPKG-Dataset-Version"] = version
+            key_text, bindings = req.query, {"default-graph-uri": " ".join(req.default_graphs),
+                                             "named-graph-uri": " ".join(req.named_graphs), "base": req.base_iri or ""}
+        known = known_decision(target, req)
+        if known is not None:
+            key = cache_key(key_text, bindings, _negotiated(known["form"], req.accept, req.format).media_type, version)
+            tag = headers["ETag"] = etag(key)
+            if not_modified(if_none_match, tag):
+                return Reply(304, headers, b"")
+            hit = cache.get(key)
+            if hit is not None:
+                headers["Content-Type"], headers["X-BPKG-Cache"] = hit[1], "hit"
+                return Reply(200, headers, hit[0])
+    with state.admission.slot(client) as go_long:
+        result = run(target, req, cap, pool=pool, on_long=go_long)
+    headers["Content-Type"] = result.content_type
     if result.truncated:
-        response.headers["X-BPKG-Truncated"] = result.truncated
-        response.headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
-    elif key is not None and result.content_type == plan.format.content_type:
+        headers.pop("ETag", None)
+        headers["X-BPKG-Truncated"] = result.truncated
+        headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
+    elif cache is not None:
+        key = cache_key(key_text, bindings, _negotiated(result.form, req.accept, req.format).media_type, version)
         cache.put(key, (result.body, result.content_type))
-        response.headers["ETag"] = tag
-        response.headers["X-BPKG-Cache"] = "miss"
-    return response
+        headers["ETag"] = etag(key)
+        headers["X-BPKG-Cache"] = "miss"
+    return Reply(200, headers, result.body)
+
+
+def answer_query(req: Request, key_text: str | None = None, bindings: dict | None = None) -> Response:
+    """:func:`answer` for a Flask view (named queries, the analyst's pages). Raises SparqlError."""
+    reply = answer(serving(), req, request.remote_addr or "", request.headers.get("If-None-Match"), key_text, bindings)
+    content_type = reply.headers.pop("Content-Type", None)
+    return Response(reply.body, status=reply.status, content_type=content_type, headers=reply.headers)
 
 
 def error_response(exc: SparqlError) -> Response:
     """A refusal as plain text; 503 and 429 say when to come back."""
+    status, headers, body = error_reply(exc)
+    return Response(body, status=status, headers=headers)
+
+
+def error_reply(exc: SparqlError) -> Reply:
     retry = exc.retry_after if exc.retry_after is not None else 1 if exc.status in (429, 503) else None
-    return _text(exc.status, exc.message, **({"Retry-After": str(retry)} if retry is not None else {}))
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    if retry is not None:
+        headers["Retry-After"] = str(retry)
+    return Reply(exc.status, headers, (exc.message.rstrip() + "\n").encode("utf-8"))
 
 
 def _text(status: int, message: str, **headers) -> Response:
@@ -169,12 +215,12 @@ def _text(status: int, message: str, **headers) -> Response:
 @bp.after_request
 def _cors(response: Response) -> Response:
     if request.path.endswith("/sparql"):
-        response.headers.update(CORS)
+        response.headers.update(CORS if request.method == "OPTIONS" else CORS_ANSWER)
         response.headers.add("Vary", "Accept")
     return response
 
 
-# -- reading a protocol request ---------------------------------------------------------
+# -- reading a protocol request (a Flask or a plain werkzeug request) ---------------------
 
 def _one(values: list[str], name: str) -> str | None:
     if len(values) > 1:
@@ -182,35 +228,35 @@ def _one(values: list[str], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _body_text() -> str:
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
+def _body_text(req) -> str:
+    charset = req.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise SparqlError(415, f"the body must be UTF-8 (SPARQL 1.1 Protocol); got charset={charset}")
     try:
-        return request.get_data(cache=True).decode("utf-8")
+        return req.get_data(cache=True).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SparqlError(400, f"the body is not valid UTF-8 (byte {exc.start})") from None
 
 
-def read_operation() -> tuple[str | None, str | None]:
+def read_operation(req) -> tuple[str | None, str | None]:
     """('query'|'update'|None, text) from GET, POST form or POST direct."""
-    if request.method in ("GET", "HEAD"):  # HEAD: the same answer without its body
-        if request.args.getlist("update"):
+    if req.method in ("GET", "HEAD"):  # HEAD: the same answer without its body
+        if req.args.getlist("update"):
             raise SparqlError(400, "an update must be sent with POST, never GET")
-        return ("query", _one(request.args.getlist("query"), "query")) if "query" in request.args else (None, None)
-    kind = request.mimetype
+        return ("query", _one(req.args.getlist("query"), "query")) if "query" in req.args else (None, None)
+    kind = req.mimetype
     if kind == "application/x-www-form-urlencoded":
-        query = _one(request.form.getlist("query"), "query")
-        update = _one(request.form.getlist("update"), "update")
+        query = _one(req.form.getlist("query"), "query")
+        update = _one(req.form.getlist("update"), "update")
         if query is not None and update is not None:
             raise SparqlError(400, "send either 'query' or 'update', not both")
         if query is None and update is None:
             raise SparqlError(400, "the form has neither a 'query' nor an 'update' field")
         return ("query", query) if query is not None else ("update", update)
     if kind == "application/sparql-query":
-        return "query", _body_text()
+        return "query", _body_text(req)
     if kind == "application/sparql-update":
-        return "update", _body_text()
+        return "update", _body_text(req)
     if not kind:
         raise SparqlError(400, "a POST needs a Content-Type: application/x-www-form-urlencoded, "
                                "application/sparql-query or application/sparql-update")
@@ -218,22 +264,35 @@ def read_operation() -> tuple[str | None, str | None]:
                            "application/sparql-query or application/sparql-update")
 
 
-def _values(name: str) -> list[str]:
-    return request.args.getlist(name) + (request.form.getlist(name) if request.mimetype.endswith("urlencoded") else [])
+def _values(req, name: str) -> list[str]:
+    return req.args.getlist(name) + (req.form.getlist(name) if req.mimetype.endswith("urlencoded") else [])
 
 
-def _format_parameter() -> str | None:
+def format_parameter(values: list[str]) -> str | None:
     """The first ``format=`` value we understand (SPARQLWrapper may send several)."""
-    values = _values("format")
     known = [v for v in values if v.strip().lower() in formats.KNOWN_FORMAT_NAMES or "/" in v]
     return (known or values or [None])[0]
+
+
+def query_request(req, text: str) -> Request:
+    return Request(query=text, accept=req.headers.get("Accept"), format=format_parameter(_values(req, "format")),
+                   default_graphs=_values(req, "default-graph-uri"), named_graphs=_values(req, "named-graph-uri"),
+                   base_iri=req.base_url)
+
+
+def refuse_update() -> None:
+    raise SparqlError(400, "this endpoint is read-only: SPARQL Update is refused "
+                           "(the bundled graph changes only through reviewed files)")
 
 
 # -- the endpoints ----------------------------------------------------------------------
 
 @bp.route("/sparql", methods=["GET", "POST", "OPTIONS"])
 def endpoint():
-    return _serve(dataset_target()[0], sandbox=None)
+    """Queries are answered by :class:`bpkg.web.query_path.QueryPath` before Flask sees
+    them; what reaches this view is the service description, OPTIONS, and whatever a
+    test client sends past the WSGI stack."""
+    return _serve(serving().dataset()[1], sandbox=None)
 
 
 @bp.route("/sandbox/<token>/sparql", methods=["GET", "POST", "OPTIONS"])
@@ -262,14 +321,12 @@ def _serve(target: Target, sandbox: ox.Store | None) -> Response:
         return Response(status=204)
     request.max_content_length = _setting("SPARQL_MAX_REQUEST_BYTES") * (4 if sandbox is not None else 1)
     try:
-        kind, text = read_operation()
+        kind, text = read_operation(request)
         if kind is None:
             return service_description(target, sandbox is not None)
         if kind == "update":
             return _update(sandbox, text)
-        req = Request(query=text, accept=request.headers.get("Accept"), format=_format_parameter(),
-                      default_graphs=_values("default-graph-uri"), named_graphs=_values("named-graph-uri"),
-                      base_iri=request.base_url)
+        req = query_request(request, text)
         if sandbox is None:
             return answer_query(req)
         # The sandbox store changes with every update: a one-shot child sees it as it is now.
@@ -287,10 +344,9 @@ def _serve(target: Target, sandbox: ox.Store | None) -> Response:
 
 def _update(sandbox: ox.Store | None, text: str) -> Response:
     if sandbox is None:
-        raise SparqlError(400, "this endpoint is read-only: SPARQL Update is refused "
-                               "(the bundled graph changes only through reviewed files)")
+        refuse_update()
     run_update(sandbox, text, limits(), base_iri=request.base_url,
-               using=_values("using-graph-uri"), using_named=_values("using-named-graph-uri"))
+               using=_values(request, "using-graph-uri"), using_named=_values(request, "using-named-graph-uri"))
     return Response(status=204)
 
 

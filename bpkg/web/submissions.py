@@ -246,7 +246,7 @@ def submit():
         validator, owner = current_validator(), _actor()
         # In a disposable process, as /validate does; the graph's own results for the nodes
         # it names are computed there too (a published version is never validated whole).
-        report = validate_isolated(lambda: validator.validate_submission(submission, owner=owner))
+        report = validate_isolated(validator, lambda: submission, owner=owner)
     except SubmissionError as exc:
         return _json(exc.as_dict(), exc.status)
     if not report.conforms:

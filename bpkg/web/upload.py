@@ -65,12 +65,25 @@ def validation_bounds() -> Limits:
                   max_workers=int(config["VALIDATE_PARALLEL"]))
 
 
-def validate_isolated(run):
-    """``run()`` (a validation returning a Report) in a disposable process without network,
-    under the validation deadline and memory cap: a flood or a pathological document costs
-    one killed process, never the server's memory or threads."""
+def validate_isolated(validator, submission, **kwargs):
+    """``validator.validate_submission(submission(), **kwargs)`` (``submission`` parses the
+    document, or returns it parsed) in a disposable process without
+    network, under the validation deadline and memory cap: a flood or a pathological document
+    costs one killed process, never the server's memory or threads.
+
+    The baseline (the graph's own results for the nodes the submission names) is computed
+    there too, node by node, and handed back: the server keeps it for the next child, so
+    each published node is validated alone once per dataset version, never the whole graph."""
+    known = validator.baseline_known()
+
+    def run():
+        validator.after_fork()
+        return validator.validate_submission(submission(), **kwargs), validator.baseline_since(known)
+
     try:
-        return call_isolated(run, validation_bounds(), lane="validation")
+        report, learnt = call_isolated(run, validation_bounds(), lane="validation")
+        validator.remember(learnt)
+        return report
     except SparqlError as exc:
         raise SubmissionError(exc.message.replace("the query", "the validation"), status=exc.status,
                               kind="busy" if exc.status == 503 else "failed") from None

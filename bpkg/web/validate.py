@@ -15,7 +15,8 @@ network, ``VALIDATE_MEMORY_MB`` of extra memory, killed after ``VALIDATE_TIMEOUT
 at most ``VALIDATE_PARALLEL`` (2) at once. The server keeps the parsed shapes and the bundled
 graph's own results (computed once, here) and shares them with every child; whatever a
 submission costs in memory ends with its process, and validations of different
-documents run side by side.
+documents run side by side. The graph's own results for the nodes a submission names (the
+baseline) are computed in the child too and kept by the server (see ``upload.validate_isolated``).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ bp = Blueprint("validate", __name__)
 REPORT_FORMATS = (formats.JSON, formats.syntax("turtle"), formats.syntax("jsonld"), formats.HTML)
 
 
-def _validate_bounded(kg, data, shapes_dir, **kwargs):
-    validator = validation.validator_for(kg, shapes_dir)
-    validator.validate_bundled()  # the baseline, computed once in the server and inherited by every child
-    return validate_isolated(lambda: validation.validate(kg, data, shapes_dir=shapes_dir, **kwargs))
+def _validate_bounded(kg, data, shapes_dir, *, media_type, filename, fmt, source, max_bytes):
+    def parse():
+        return validation.parse_submission(data, media_type=media_type, filename=filename, fmt=fmt,
+                                           source=source, max_bytes=max_bytes)
+    return validate_isolated(validation.validator_for(kg, shapes_dir), parse)
 
 
 def _report_format() -> str | None:

@@ -1,0 +1,130 @@
+"""The query path: SPARQL queries to ``/sparql`` answered at the WSGI layer, before Flask.
+
+A query is the one request an analyst's notebook sends thousands of times, and most of
+what Flask does per request (contexts, routing, hooks, a response object) is a
+fixed cost larger than the work of a small query. So query requests to ``/sparql``
+(GET or HEAD with ``query=``, POST as a form or ``application/sparql-query``) are read
+here with werkzeug's request parser and answered by the same function as the Flask
+views (:func:`bpkg.web.sparql.answer`), with the same checks and headers as every
+other response of the site: the publication refresh, the UTF-8 check and the security
+headers of :mod:`bpkg.web.hygiene`, the CORS headers of the endpoint. Everything else
+(the service description, OPTIONS, the sandbox, every other page) goes on to Flask.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import urllib.parse
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_accept_header
+from werkzeug.wrappers import Request as WerkzeugRequest
+
+from ..sparql import Request, SparqlError
+from . import hygiene
+from .publication import refresh
+from .sparql import (CORS_ANSWER, Reply, answer, error_reply, format_parameter, query_request, read_operation,
+                     refuse_update, serving)
+
+_STATUS = {200: "200 OK", 304: "304 Not Modified", 400: "400 Bad Request", 406: "406 Not Acceptable",
+           413: "413 Content Too Large", 415: "415 Unsupported Media Type", 429: "429 Too Many Requests",
+           503: "503 Service Unavailable"}
+_ENDPOINT_HEADERS = [*CORS_ANSWER.items(), ("Vary", "Accept")]
+
+
+class QueryPath:
+    """WSGI middleware in front of the Flask app (inside :class:`hygiene.PublicURL`)."""
+
+    def __init__(self, app, wsgi_app):
+        self.app, self.next = app, wsgi_app
+        self.max_request = int(app.config["SPARQL_MAX_REQUEST_BYTES"])
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        if environ.get("PATH_INFO") != "/sparql" or method not in ("GET", "HEAD", "POST"):
+            return self.next(environ, start_response)
+        if "bpkg-publisher" in self.app.extensions:
+            refresh(self.app)
+        body = None
+        try:
+            if method == "POST":
+                body, req = self._post_request(environ)
+            else:
+                req = _get_request(environ)
+            if req is None:  # no query: the service description, a Flask view
+                return self.next(environ, start_response)
+            reply = answer(serving(self.app), req, environ.get("REMOTE_ADDR") or "", environ.get("HTTP_IF_NONE_MATCH"))
+        except SparqlError as exc:
+            reply = error_reply(exc)
+        except RequestEntityTooLarge:
+            reply = error_reply(SparqlError(413, f"the request body is larger than {self.max_request} bytes"))
+        if reply.status >= 400 and reply.status != 413 and _prefers_html(environ):
+            # A person in a browser: Flask's view answers again, and the site's error page shows it.
+            if body is not None:
+                environ["wsgi.input"] = io.BytesIO(body)
+            return self.next(environ, start_response)
+        return _respond(reply, environ, start_response)
+
+    def _post_request(self, environ) -> tuple[bytes, Request]:
+        """A POST, read by werkzeug (forms, media types, charsets, the body cap)."""
+        req = WerkzeugRequest(environ)
+        req.max_content_length = self.max_request
+        body = req.get_data(cache=True)  # kept, so that Flask can read it again (see __call__)
+        bad = hygiene.invalid_utf8(req, self.max_request)
+        if bad:
+            raise SparqlError(400, f"{bad} is not valid UTF-8 (percent-encode UTF-8 bytes only)")
+        kind, text = read_operation(req)
+        if kind == "update":
+            refuse_update()
+        return body, query_request(req, text)
+
+
+def _prefers_html(environ) -> bool:
+    accept = environ.get("HTTP_ACCEPT")
+    return bool(accept) and "html" in accept and \
+        parse_accept_header(accept, MIMEAccept).best_match(["text/plain", "application/json", "text/html"]) == "text/html"
+
+
+def _get_request(environ) -> Request | None:
+    """A GET or HEAD: the query string read in one pass (strict UTF-8), the rest from the
+    environment; the same parameters and refusals as :func:`bpkg.web.sparql.read_operation`."""
+    try:
+        pairs = urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise SparqlError(400, "the query string is not valid UTF-8 (percent-encode UTF-8 bytes only)") from None
+    params: dict[str, list[str]] = {}
+    for name, value in pairs:
+        params.setdefault(name, []).append(value)
+    if "update" in params:
+        raise SparqlError(400, "an update must be sent with POST, never GET")
+    texts = params.get("query")
+    if texts is None:
+        return None
+    if len(texts) > 1:
+        raise SparqlError(400, f"send exactly one 'query' parameter, not {len(texts)}")
+    return Request(query=texts[0], accept=environ.get("HTTP_ACCEPT"), format=format_parameter(params.get("format", [])),
+                   default_graphs=params.get("default-graph-uri", []), named_graphs=params.get("named-graph-uri", []),
+                   base_iri=_base_url(environ))
+
+
+def _base_url(environ) -> str:
+    """The endpoint's own URL, the base IRI of its queries (from the public URL, see
+    :class:`hygiene.PublicURL`, which sets scheme and host)."""
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+    default_port = ":443" if scheme == "https" else ":80"
+    if host.endswith(default_port):
+        host = host[: -len(default_port)]
+    return f"{scheme}://{host}{urllib.parse.quote(environ.get('SCRIPT_NAME', ''))}/sparql"
+
+
+def _respond(reply: Reply, environ, start_response):
+    headers = list(reply.headers.items())
+    headers += _ENDPOINT_HEADERS
+    headers += hygiene.security_headers("/sparql", secrets.token_urlsafe(16)).items()
+    body = reply.body if reply.status != 304 else b""
+    headers.append(("Content-Length", str(len(body))))
+    start_response(_STATUS.get(reply.status) or f"{reply.status} Error", headers)
+    return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [body]
