@@ -15,9 +15,8 @@ The workload: ``clients`` threads for ``seconds``, each cycling through every na
 (``bench/workload.py``) with a new trailing comment per request, so every request is a
 cache miss evaluated in a worker. The server starts on a warm conformance cache: for the
 bundled graph the bench validates it first (as a first start would); a synthetic graph
-(``bench/generate.py``) is generated to conform, and validating 2M triples with pySHACL
-takes longer than a benchmark may, so the bench writes its conformance stamp into a
-private cache instead (what the server itself writes after validating).
+(``bench/generate.py``) is served with ``--kg ... --no-conformance-check`` (validating 2M
+triples takes longer than a benchmark may), as ``bench_http.py`` serves it.
 
     python bench/bench_memory.py                       # bundled graph, 10 s workload
     python bench/bench_memory.py --size 2m --seconds 20
@@ -145,25 +144,18 @@ def _trim(memory: dict) -> dict:
     return {k: v for k, v in memory.items() if k != "per_process"}
 
 
-def _warm_cache(paths: list[Path] | None, cache: Path, kg) -> None:
-    from bpkg.validation import SHAPES_DIR, _conformance_stamp, require_conformance
-
-    if paths is None:
-        require_conformance(kg, cache_dir=cache / "bpkg")  # validates, as a first start does
-        return
-    stamp = _conformance_stamp(kg, SHAPES_DIR, cache / "bpkg")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text("conforms\n")
-
-
 def measure_ours(size: str = "bundled", clients: int = 4, seconds: float = 10.0, kg=None) -> dict:
     import bpkg
 
     paths = None if size == "bundled" else [ROOT / "ontology", generate.ensure(size)]
     kg = kg or bpkg.load(paths)
     with tempfile.TemporaryDirectory(prefix="bpkg-memory-") as tmp:
-        _warm_cache(paths, Path(tmp), kg)
-        with bench_startup.Served({"XDG_CACHE_HOME": tmp}, paths) as server:
+        if paths is None:
+            from bpkg.validation import require_conformance
+
+            require_conformance(kg, cache_dir=Path(tmp) / "bpkg")  # validates, as a first start does
+        args = ("--no-conformance-check",) if paths else ()  # as bench_http serves a generated graph
+        with bench_startup.Served({"XDG_CACHE_HOME": tmp}, paths, args=args) as server:
             ready = server.first_answer(timeout=900)
             time.sleep(1.0)
             idle = server_memory(server.pid)

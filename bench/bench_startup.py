@@ -42,16 +42,16 @@ FIRST_QUERY = "/sparql?query=ASK%7B%7D"
 class Served:
     """``bpkg serve`` on a free loopback port, started now; ``first_answer()`` times it."""
 
-    def __init__(self, env: dict | None = None, paths: list[Path] | None = None, log: Path | None = None):
+    def __init__(self, env: dict | None = None, paths: list[Path] | None = None, log: Path | None = None,
+                 args: tuple[str, ...] = ()):
         env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        argv = [sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(free_port()), *args]
         if paths:
-            env["BPKG_KG_PATHS"] = json.dumps([str(p) for p in paths])
-        self.port = free_port()
+            argv += ["--kg", *map(str, paths)]
+        self.port = int(argv[argv.index("--port") + 1])
         self._log = open(log, "wb") if log else subprocess.DEVNULL
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=self._log)
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self._log)
 
     @property
     def pid(self) -> int:
