@@ -9,7 +9,9 @@ Figures per process tree, from ``/proc/<pid>/smaps_rollup`` (Linux):
 * **RSS**: resident pages, shared ones counted in every process (overstates a forked tree).
 
 A forked worker shares the server's pages until one side writes to them; the difference
-between idle and after-the-workload PSS is the memory the workload un-shared.
+between idle and after-the-workload PSS is the memory the workload un-shared. A worker that
+is being replaced while a sample is taken (exiting, not yet reaped) cannot be read, and the
+pages it still shares are then under-counted in that sample: peaks are sampled every 0.5 s.
 
 The workload: ``clients`` threads for ``seconds``, each cycling through every named query
 (``bench/workload.py``) with a new trailing comment per request, so every request is a
