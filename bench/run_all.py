@@ -1,7 +1,8 @@
 """Run every benchmark and write docs/benchmarks.md (one command, bounded, stops by itself).
 
-    python bench/run_all.py            # full: engines at 5k/50k/500k, HTTP at 50k 8×10 s, cold starts (~10 min)
-    python bench/run_all.py --quick    # a smoke run (~2 min): 5k/50k engines, HTTP at 5k 4×2 s
+    python bench/run_all.py            # engines at 5k/50k/500k; serving on the bundled graph, 1 and 8 clients;
+                                       # start-up, memory (~20 min)
+    python bench/run_all.py --quick    # a smoke run (~4 min): 5k/50k engines, serving 1 s per case
     python bench/run_all.py --include-2m   # serving at 2M triples too (~10 min more)
     python bench/run_all.py --render-only   # rewrite the page from bench/out/*.json
 
