@@ -37,7 +37,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ import workload  # noqa: E402
 import bpkg  # noqa: E402
 from bpkg import queries  # noqa: E402
 from bpkg.remote import RemoteStore, load_into  # noqa: E402
-from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
+from tests.servers import free_port, stop_server  # noqa: E402 (one copy, shared with the tests)
 
 ROOT = generate.ROOT
 OUT = generate.OUT
@@ -98,13 +97,7 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer within {timeout:g} s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_server(self.proc, grace=30)
         self.log.close()
 
 

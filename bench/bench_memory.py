@@ -46,6 +46,7 @@ import bench_startup  # noqa: E402
 import generate  # noqa: E402
 import peers  # noqa: E402
 import workload  # noqa: E402
+from tests.servers import stop_server  # noqa: E402 (bench_startup put the checkout on the path)
 
 ROOT = generate.ROOT
 ACCEPT = "application/sparql-results+json"
@@ -194,12 +195,7 @@ def measure_oxigraph(kg, clients: int = 4, seconds: float = 10.0) -> dict | None
         load = run_workload(port, "/query", proc.pid, clients, seconds)
         after = server_memory(proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
     return {"idle": _trim(idle), "workload": load, "after": _trim(after)}
 
 

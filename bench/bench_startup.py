@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import free_port  # noqa: E402 (one copy, shared with the tests)
+from tests.servers import free_port, stop_server  # noqa: E402 (one copy, shared with the tests)
 
 FIRST_QUERY = "/sparql?query=ASK%7B%7D"
 
@@ -77,13 +76,7 @@ class Served:
         raise RuntimeError(f"bpkg serve did not answer within {timeout:g} s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_server(self.proc, grace=15)
         if self._log is not subprocess.DEVNULL:
             self._log.close()
 
