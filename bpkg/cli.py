@@ -460,8 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kg", nargs="+", metavar="PATH", default=None, help=KG_HELP)
     p.add_argument("--store", metavar="URL", default=None,
                    help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
+    p.add_argument("--processes", type=int, default=None, metavar="N",
+                   help="front processes answering HTTP, one per core to use (env BPKG_PROCESSES; default 1); "
+                        "the query slots, result cache and /validate runs are shared out among them")
     p.add_argument("--threads", type=int, default=48,
-                   help="application threads (default 48; queries never hold more than their slots)")
+                   help="application threads per process (default 48; queries never hold more than their slots)")
     p.add_argument("--connections", type=int, default=1000, help="open connections at once (default 1000)")
     p.add_argument("--idle-timeout", type=float, default=10.0,
                    help="seconds before an idle connection is closed (default 10)")

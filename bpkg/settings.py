@@ -59,6 +59,9 @@ SETTINGS = (
     Setting("SUBMISSIONS_MAX_PENDING", DEFAULT_MAX_PENDING, "pending submissions kept at most (then 409)"),
     Setting("AUTH_FAILURES", 10, "wrong bearer tokens one address may send within AUTH_WINDOW (then 429)"),
     Setting("AUTH_WINDOW", 60, "seconds over which wrong bearer tokens are counted"),
+    Setting("PROCESSES", 1, "front processes answering HTTP (bpkg serve --processes N): small queries are answered "
+                            "on N cores; the query slots, waiting room, result cache and /validate runs are "
+                            "shared out among them, so the totals here hold for the whole server"),
     Setting("SPARQL_MAX_REQUEST_BYTES", 256 * 1024, "largest /sparql request body, in bytes"),
     Setting("SPARQL_POOL", True, "long-lived query workers (False: a forked child per query)"),
     Setting("SPARQL_CACHE_ENTRIES", CACHE_MAX_ENTRIES, "results kept in the result cache; 0 turns it off"),

@@ -63,7 +63,7 @@ def _limit_memory(extra_mb: int) -> None:
         pass  # no /proc or no permission: the deadline still holds
 
 
-def _die_with(parent: int) -> None:
+def die_with(parent: int) -> None:
     """SIGKILL this process when the server ends, however it ends (kill -9, the OOM killer).
 
     The kernel sends the signal when the *thread* that forked this process ends, so pool
@@ -91,7 +91,7 @@ def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False, a
     --store``): the gate has already refused SERVICE, LOAD and foreign FROM, so the one
     host such a worker talks to is the store."""
     if parent is not None:
-        _die_with(parent)
+        die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.closerange(3, keep_fd)

@@ -161,6 +161,45 @@ class AuthFailures:
             return len(times)
 
 
+class SharedAuthFailures:
+    """The same count, shared by the front processes of one server (``bpkg serve
+    --processes N``) in shared memory made before they fork, so spreading wrong tokens
+    over several connections (and so processes) gains an address nothing. Each address
+    keeps the times of its last ``limit`` failures in one of ``buckets`` rows, chosen by a
+    digest of the address; two addresses that share a row (1 in ``buckets``) share a count."""
+
+    def __init__(self, limit: int, buckets: int = 4096):
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.limit, self.buckets = max(1, limit), buckets
+        self._lock = context.Lock()
+        self._times = context.RawArray("d", self.buckets * self.limit)  # monotonic seconds, 0 = none
+
+    def _row(self, client: str) -> int:
+        import zlib
+
+        return zlib.crc32(client.encode()) % self.buckets * self.limit
+
+    def _recent(self, row: int, window: float, now: float) -> list[float]:
+        return [t for t in self._times[row:row + self.limit] if t > now - window]
+
+    def throttled(self, client: str, limit: int, window: float) -> int | None:
+        now, row = time.monotonic(), self._row(client)
+        with self._lock:
+            times = self._recent(row, window, now)
+        if len(times) < min(limit, self.limit):
+            return None
+        return max(1, int(min(times) + window - now + 0.999))
+
+    def failed(self, client: str, window: float) -> int:
+        now, row = time.monotonic(), self._row(client)
+        with self._lock:
+            oldest = min(range(row, row + self.limit), key=self._times.__getitem__)
+            self._times[oldest] = now
+            return len(self._recent(row, window, now))
+
+
 def auth_throttled() -> Response | None:
     """429 with ``Retry-After`` for an address that failed too often lately; call before checking a token."""
     client = request.remote_addr or ""

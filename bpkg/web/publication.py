@@ -44,10 +44,14 @@ def dataset_changed(app, kg: KnowledgeGraph) -> None:
         if old is kg or kg.generation < old.generation:  # never back to an older version
             return
         app.extensions["bpkg"] = kg
-        cache = app.extensions.get("bpkg-result-cache")
+        from .sparql import restart_workers, serving
+
+        cache = serving(app).cache
         if cache is not None:
             cache.clear()
-        from .sparql import restart_workers
+        shared = app.extensions.get("bpkg-generation")  # the other front processes (bpkg serve --processes)
+        if shared is not None and shared.value < kg.generation:
+            shared.value = kg.generation
 
         restart_workers(app, old, kg)
     from ..validation import validator_for
@@ -57,10 +61,13 @@ def dataset_changed(app, kg: KnowledgeGraph) -> None:
 
 
 def refresh(app) -> None:
-    """Pick up an accept or revoke made by ``bpkg submissions`` in another process."""
+    """Pick up an accept or revoke made in another process: at once when another front
+    process of this server made it, within ``REFRESH_EVERY_S`` when ``bpkg submissions`` did."""
     pub = app.extensions["bpkg-publisher"]
     moment = time.monotonic()
-    if moment - getattr(pub, "checked", 0.0) < REFRESH_EVERY_S:
+    shared = app.extensions.get("bpkg-generation")
+    behind = shared is not None and shared.value > app.extensions["bpkg"].generation
+    if not behind and moment - getattr(pub, "checked", 0.0) < REFRESH_EVERY_S:
         return
     pub.checked = moment
     kg = pub.current()

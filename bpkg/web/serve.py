@@ -13,6 +13,9 @@ only run the application. What waitress leaves open is bounded here:
 * ``--threads`` (48) application threads, more than the query slots can ever hold
   (quick + long + waiting, see :mod:`bpkg.sparql.admission`), so pages, static files and
   cached answers always find a thread.
+
+With ``--processes N`` (:mod:`bpkg.web.fronts`) the listening socket is made here and N
+front processes, each such a waitress server, accept on it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ def cmd_serve(args) -> int:
         config["DATA_DIR"] = args.data_dir
     if args.no_conformance_check:
         config["CHECK_CONFORMANCE"] = False
+    if args.processes is not None:
+        config["PROCESSES"] = args.processes
     if getattr(args, "kg", None):
         config["KG_PATHS"] = args.kg
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -96,35 +101,96 @@ def cmd_serve(args) -> int:
               "error: run where network namespaces are allowed, or set BPKG_SPARQL_ALLOW_NETWORK=1 to serve anyway; "
               "the server was not started", file=sys.stderr)
         return 2
-    start_workers(app)  # forked now, before the server's threads exist
+    processes = processes_to_run(app.config, args)
+    if isinstance(processes, str):
+        print(f"error: {processes}\nerror: the server was not started", file=sys.stderr)
+        return 2
+    if processes > 1:
+        from . import fronts
+
+        fronts.share_state(app)  # in shared memory, before the fronts fork
+    else:
+        start_workers(app)  # forked now, before the server's threads exist
     try:
         if args.dev:
             from werkzeug.serving import make_server
 
             server = make_server(args.host, args.port, app, threaded=True)
         else:
-            from waitress import create_server
-
             _raise_file_limit(args.connections + 256)
             _few_malloc_arenas()
-            server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="bpkg",
-                                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
-                                   connection_limit=args.connections, channel_timeout=args.idle_timeout,
-                                   cleanup_interval=1, asyncore_use_poll=True, backlog=2048)
+            server = listening_socket(args.host, args.port) if processes > 1 else _waitress(app, args)
     except OSError as exc:  # taken in the moment since the check
         print(f"error: {_listen_error(args.host, args.port, exc)}", file=sys.stderr)
         return 2
     # Announced only now that the port is ours, with the port actually bound.
-    port = server.server_port if args.dev else server.effective_port
+    port = server.server_port if args.dev else server.getsockname()[1] if processes > 1 else server.effective_port
     where = f"http://{host}:{port}/"
     if not public_url:
         app.config["PUBLIC_URL"] = where  # --port 0: the port is known only now
-    print(f"serving the knowledge graph at {where} (SPARQL endpoint {where}sparql, query guide {where}guide); "
-          f"Ctrl+C stops", file=sys.stderr, flush=True)
+    print(f"serving the knowledge graph at {where} (SPARQL endpoint {where}sparql, query guide {where}guide)"
+          f"{f' from {processes} processes' if processes > 1 else ''}; Ctrl+C stops", file=sys.stderr, flush=True)
     if args.dev:
         server.serve_forever()
         return 0
+    if processes > 1:
+        from . import fronts
+
+        supervisor = os.getpid()
+        return fronts.supervise(lambda index: _front(app, args, server, supervisor), processes,
+                                on_stop=server.close)
     return serve_until_signal(server, args.grace)
+
+
+def processes_to_run(config, args) -> int | str:
+    """How many front processes to run (:mod:`bpkg.web.fronts`), or why the setting cannot be taken."""
+    value = config.get("PROCESSES")
+    try:
+        processes = 1 if value is None else int(value)
+    except (TypeError, ValueError):
+        return f"--processes / BPKG_PROCESSES must be a whole number, not {config.get('PROCESSES')!r}"
+    if not 1 <= processes <= 256:
+        return f"--processes / BPKG_PROCESSES must be from 1 to 256, not {processes}"
+    if processes > 1 and args.dev:
+        return "--dev runs Flask's server in one process; leave out --processes"
+    if processes > 1 and args.update_sandbox:
+        # The sandbox's store lives in one process's memory: a second front would answer from another.
+        return "--update-sandbox keeps its store in one process; leave out --processes"
+    return processes
+
+
+def _waitress(app, args, sockets=None):
+    from waitress import create_server
+
+    where = {"sockets": sockets} if sockets else {"host": args.host, "port": args.port}
+    return create_server(app, **where, threads=args.threads, ident="bpkg",
+                         max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+                         connection_limit=args.connections, channel_timeout=args.idle_timeout,
+                         cleanup_interval=1, asyncore_use_poll=True, backlog=2048)
+
+
+def listening_socket(host: str, port: int):
+    """The socket every front process accepts on (as waitress would make it)."""
+    import socket
+
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _front(app, args, listener, supervisor: int) -> None:
+    """One front process: its query workers, then waitress on the shared socket until SIGTERM."""
+    from ..sparql import shutdown_pools
+    from ..sparql.workers import die_with
+    from .sparql import start_workers
+
+    die_with(supervisor)  # ends with the supervisor, however that ends
+    start_workers(app)
+    code = serve_until_signal(_waitress(app, args, sockets=[listener]), args.grace)
+    shutdown_pools()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cannot_listen(host: str, port: int) -> str | None:

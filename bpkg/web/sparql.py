@@ -64,11 +64,14 @@ class Serving:
     dataset served now (both change only when the dataset does)."""
 
     def __init__(self, app):
+        from .fronts import per_front
+
         self.app = app
-        self.limits = Limits.from_config(app.config)
-        entries, size = int(app.config.get("SPARQL_CACHE_ENTRIES") or 0), int(app.config.get("SPARQL_CACHE_BYTES") or 0)
+        config = {**app.config, **per_front(app.config)}  # one front's share of the server's totals
+        self.limits = Limits.from_config(config)
+        entries, size = int(config.get("SPARQL_CACHE_ENTRIES") or 0), int(config.get("SPARQL_CACHE_BYTES") or 0)
         self.cache = ResultCache(entries, size) if entries > 0 and size > 0 else None
-        self.admission = Admission(self.limits)
+        self.admission = Admission(self.limits, app.extensions.get("bpkg-long-lane"))
         self.pooled = bool(app.config.get("SPARQL_POOL"))
         self._served = (None, None, None)  # (kg, target, pool)
 

@@ -60,7 +60,9 @@ def read_submission():
 def validation_bounds() -> Limits:
     """Where a validation runs: a disposable process with its own deadline, memory and count
     (``VALIDATE_TIMEOUT``, ``VALIDATE_MEMORY_MB``, ``VALIDATE_PARALLEL``)."""
-    config = current_app.config
+    from .fronts import per_front
+
+    config = {**current_app.config, **per_front(current_app.config)}  # one front's share of the runs
     return Limits(timeout=float(config["VALIDATE_TIMEOUT"]), memory_mb=int(config["VALIDATE_MEMORY_MB"]),
                   max_workers=int(config["VALIDATE_PARALLEL"]))
 

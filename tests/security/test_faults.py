@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, start_server, stop_server
+from servers import descendants
 
 from .conftest import assert_clear_refusal
 
@@ -67,24 +68,6 @@ def refused_start(env: dict) -> tuple[int, str]:
                 pytest.fail("the server started on broken data")
         log.seek(0)
         return proc.returncode, log.read().decode(errors="replace")
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (query workers, however the executor arranges them)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        kids = [p for p, parent in parents.items() if parent in frontier]
-        found += kids
-        frontier = kids
-    return found
 
 
 def cpu_ticks(pid: int) -> int:

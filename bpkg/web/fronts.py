@@ -1,0 +1,120 @@
+"""Several front processes: ``bpkg serve --processes N``.
+
+One interpreter runs Python on one core at a time (the GIL), so one process answering
+HTTP tops out at about a thousand small queries a second however many cores the machine
+has. With ``--processes N`` the loaded server forks N *front* processes that accept on one
+listening socket; each runs waitress, its own query workers and its own threads, so small
+queries are answered on N cores at once.
+
+What the fronts share, in memory made before they fork (so they read one number, never a
+message): the long lane (:class:`bpkg.sparql.admission.SharedLongLane`: the bounds on
+runaway queries hold for the whole server), the count of wrong tokens per address
+(:class:`bpkg.web.hygiene.SharedAuthFailures`), and the generation of the served dataset
+(a submission accepted through one front is served by every front from its next request).
+
+What each front has of its own is a share of the configured totals, so that the server as a
+whole keeps them: the quick lane's slots and waiting room, the result cache, the /validate
+runs at once. The configured totals are what the service description shows.
+
+The first process, the supervisor, answers nothing: it forwards SIGTERM and SIGINT to the
+fronts (each then finishes its requests in flight, as one server does), replaces a front
+that dies otherwise, and exits when they have all stopped. A front dies with it, whatever
+kills it (``kill -9`` included), and a front's query workers die with the front.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+
+SHARED_TOTALS = ("SPARQL_MAX_WORKERS", "SPARQL_MAX_WAITING", "SPARQL_CACHE_ENTRIES", "SPARQL_CACHE_BYTES",
+                 "VALIDATE_PARALLEL")
+RESPAWN_PAUSE_S = 1.0  # a front that keeps dying is replaced at most this often
+
+
+def share_of(total: int, processes: int) -> int:
+    """One front's share of a server-wide total: never 0 unless the total is (0 turns a cache off)."""
+    return 0 if total <= 0 else max(1, math.ceil(total / processes))
+
+
+def per_front(config) -> dict:
+    """The totals of :data:`SHARED_TOTALS` as one front's shares (the config itself is unchanged)."""
+    processes = int(config.get("PROCESSES") or 1)
+    return {key: share_of(int(config[key]), processes) for key in SHARED_TOTALS} if processes > 1 else {}
+
+
+def share_state(app) -> None:
+    """Put in shared memory what the fronts must count together; before they fork."""
+    from ..sparql import Limits
+    from ..sparql.admission import SharedLongLane
+    from .hygiene import SharedAuthFailures
+
+    app.extensions["bpkg-auth-failures"] = SharedAuthFailures(int(app.config["AUTH_FAILURES"]))
+    app.extensions["bpkg-long-lane"] = SharedLongLane(Limits.from_config(app.config))
+    generation = multiprocessing.get_context("fork").RawValue("q", app.extensions["bpkg"].generation)
+    app.extensions["bpkg-generation"] = generation
+    app.extensions.pop("bpkg-serving", None)  # made again in each front, with its own workers and shares
+
+
+def supervise(start_front, processes: int, on_stop) -> int:
+    """Fork ``processes`` fronts (``start_front(index)`` runs one and never returns) and
+    watch them until a signal stops them all; 0 when every front stopped cleanly.
+    ``on_stop()`` runs at the signal (it closes the supervisor's copy of the listening
+    socket, so the port closes once the fronts have closed theirs)."""
+    import gc
+
+    gc.freeze()  # the loaded graph's objects stay shared with the fronts (see WorkerPool.start)
+    fronts: dict[int, int] = {}
+    stopping = []
+
+    def fork(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)  # the front sets its own
+                start_front(index)
+            finally:
+                os._exit(1)  # start_front returns only by an error it has reported
+        fronts[pid] = index
+
+    def stop(signum, _frame) -> None:
+        if not stopping:
+            on_stop()
+        stopping.append(signum)
+        for pid in list(fronts):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    for index in range(processes):
+        fork(index)
+    failed, last_respawn = False, 0.0
+    while fronts:
+        pid, status = os.wait()  # resumed after a signal's handler (PEP 475)
+        index = fronts.pop(pid, None)
+        if index is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            failed |= code != 0
+            continue
+        print(f"bpkg serve: front process {pid} ended ({_how(code)}); starting another", file=sys.stderr, flush=True)
+        pause = last_respawn + RESPAWN_PAUSE_S - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        last_respawn = time.monotonic()
+        if not stopping:
+            fork(index)
+    return 1 if failed else 0
+
+
+def _how(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
