@@ -4,7 +4,8 @@
 For each size (``bundled``, and ``2m`` with ``--sizes bundled 2m``):
 
 * **the servers**, each on 127.0.0.1 on a free port, stopped by PID: ``python -m bpkg serve``
-  (waitress, the query worker pool; the graph given with ``--kg``), ``oxigraph serve
+  (waitress, the query worker pool; the graph given with ``--kg``) at its defaults (**ours**)
+  and with ``--processes 2``, one front process per core here (**ours-2p**), ``oxigraph serve
   --union-default-graph`` loaded with the same quads, and ``rdflib-endpoint serve`` from
   the peers' venv (``bench/peers.py``; at the bundled size only: at 2M it loads for many
   minutes);
@@ -15,7 +16,7 @@ For each size (``bundled``, and ``2m`` with ``--sizes bundled 2m``):
 * **the load**: 1 and 8 client threads, each with a keep-alive connection (``client.py``,
   which spends a few microseconds per request rather than http.client's hundred), for
   ``--seconds`` per server, query and client count; p50, p99 and requests/s;
-* **where the time goes** (ours): CPU per request of the server process, of its query
+* **where the time goes** (ours): CPU per request of the server's front process(es), of its query
   processes and of the client, read from /proc; and, in process, the stages of one query:
   the engine alone, the query process's whole job (gate, engine, serialisation), the
   hand-off to a pooled worker and back, and the server's own logic (cache key, slot);
@@ -120,13 +121,36 @@ def rows_in(body: bytes) -> int | None:
 
 # -- /proc: CPU of a process (memory: bench_memory.server_memory) ------------------------------
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, reaped_children: bool = False) -> float:
+    """User + system CPU of ``pid``; with ``reaped_children``, only that of its children that
+    have ended and been waited for (a query process replaced after its 1,000th job)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if reaped_children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(pid: int, processes: int) -> tuple[float, float]:
+    """(CPU of the processes answering HTTP, CPU of the query processes) of our server so far:
+    the front processes are ``pid`` itself or, with --processes N, its children; every other
+    descendant is a query process, and those that ended count through their parent."""
+    tree = bench_memory.process_tree(pid)
+    fronts = [pid] if processes == 1 else [p for p in tree[1:] if _parent(p) == pid]
+    front = sum(cpu_seconds(p) for p in fronts)
+    queries = sum(cpu_seconds(p) for p in tree if p != pid and p not in fronts)
+    queries += sum(cpu_seconds(p, reaped_children=True) for p in fronts)
+    return front, queries
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
 
 
 def tree_memory(pid: int) -> dict:
@@ -139,12 +163,18 @@ def data_paths(size: str) -> list[Path] | None:
     return None if size == "bundled" else [ROOT / "ontology", generate.ensure(size)]
 
 
-def start_ours(paths: list[Path] | None) -> Server:
+OURS = {"ours": 1, "ours-2p": 2}  # our server at the defaults, and with --processes 2 (one per core here)
+
+
+def start_ours(paths: list[Path] | None, processes: int = 1) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if processes > 1:
+        argv += ["--processes", str(processes)]
     if paths:  # a generated graph: shaped like kg/, too large for the in-memory validator at 2M
         argv += ["--no-conformance-check", "--kg", *map(str, paths)]
-    return Server("ours", argv, port, "/sparql", {"BPKG_DATA_DIR": str(OUT / "no-submissions")})
+    name = next(label for label, n in OURS.items() if n == processes)
+    return Server(name, argv, port, "/sparql", {"BPKG_DATA_DIR": str(OUT / "no-submissions")})
 
 
 def oxigraph_binary() -> str | None:
@@ -189,16 +219,16 @@ def start_peers(kg, size: str, rdflib_python: Path | None, report: dict) -> dict
 
 # -- measuring ---------------------------------------------------------------------------------
 
-def loaded(server: Server, text: str, clients: int, seconds: float, ours: bool) -> dict:
-    """One load run; for our server also the CPU per request of each kind of process."""
-    kids = bench_memory.process_tree(server.proc.pid)[1:] if ours else []
-    before = (cpu_seconds(server.proc.pid), sum(cpu_seconds(k) for k in kids), time.process_time())
+def loaded(server: Server, text: str, clients: int, seconds: float) -> dict:
+    """One load run; for our servers also the CPU per request of each kind of process."""
+    processes = OURS.get(server.name)
+    before = (*server_cpu(server.proc.pid, processes), time.process_time()) if processes else None
     result = client.load_test(server.port, server.path, text, clients, seconds, bust=True)
-    if ours and result["requests"]:
+    if before and result["requests"]:
         n = result["requests"]
-        alive = [k for k in kids if os.path.exists(f"/proc/{k}")]
-        result["cpu_us"] = {"server": round((cpu_seconds(server.proc.pid) - before[0]) / n * 1e6),
-                            "query processes": round((sum(cpu_seconds(k) for k in alive) - before[1]) / n * 1e6),
+        front, queries = server_cpu(server.proc.pid, processes)
+        result["cpu_us"] = {"server": round((front - before[0]) / n * 1e6),
+                            "query processes": round((queries - before[1]) / n * 1e6),
                             "client": round((time.process_time() - before[2]) / n * 1e6)}
     return result
 
@@ -263,11 +293,13 @@ def measure_size(size: str, seconds: float, client_counts: list[int], rdflib_pyt
     texts = [("ASK {}", ASK), *cases()]
     servers: dict[str, Server] = {}
     try:
-        servers["ours"] = start_ours(paths)
-        report["ours_ready_s"] = servers["ours"].wait_ready(1800)
+        for name, processes in OURS.items():
+            servers[name] = start_ours(paths, processes)
+            report[f"{name}_ready_s"] = servers[name].wait_ready(1800)
         servers.update(start_peers(kg, size, rdflib_python, report))
         time.sleep(1)
-        report["memory"]["ours idle"] = tree_memory(servers["ours"].proc.pid)
+        for name in OURS:
+            report["memory"][f"{name} idle"] = tree_memory(servers[name].proc.pid)
         if "oxigraph" in servers:
             report["memory"]["oxigraph idle"] = tree_memory(servers["oxigraph"].proc.pid)
         for label, text in texts:
@@ -276,14 +308,15 @@ def measure_size(size: str, seconds: float, client_counts: list[int], rdflib_pyt
                 status, body = get(server.port, server.path, text)
                 entry = case["results"][name] = {"status": status, "rows": rows_in(body) if status == 200 else None}
                 for n in client_counts:
-                    r = entry[f"c{n}"] = loaded(server, text, n, seconds, ours=name == "ours")
+                    r = entry[f"c{n}"] = loaded(server, text, n, seconds)
                     print(f"[http {size}] {label:18s} {name:16s} c={n} rows={entry['rows']!s:>5} {r['rps']:8.1f} req/s "
                           f"p50={r['p50_ms'] or 0:7.3f} ms p99={r['p99_ms'] or 0:7.3f} ms errors={r['errors']}"
                           + (f" cpu/request {r['cpu_us']}" if "cpu_us" in r else ""), flush=True)
             counts = {r["rows"] for r in case["results"].values()}
             case["same_rows"] = len(counts) == 1 and None not in counts
             report["cases"].append(case)
-        report["memory"]["ours after the load"] = tree_memory(servers["ours"].proc.pid)
+        for name in OURS:
+            report["memory"][f"{name} after the load"] = tree_memory(servers[name].proc.pid)
         if "oxigraph" in servers:
             report["memory"]["oxigraph after the load"] = tree_memory(servers["oxigraph"].proc.pid)
     finally:
@@ -298,19 +331,22 @@ def summary(report: dict) -> dict:
     per client count, ASK p50, and the throughput of 8 clients over 1."""
     out = {}
     cases = [c for c in report["cases"] if c["query"] != ASK]
-    for peer in ("oxigraph", "rdflib-endpoint"):
-        for n in report["clients"]:
-            ratios = [c["results"]["ours"][f"c{n}"]["p50_ms"] / c["results"][peer][f"c{n}"]["p50_ms"]
-                      for c in cases if peer in c["results"] and c["results"]["ours"][f"c{n}"]["p50_ms"]
-                      and c["results"][peer][f"c{n}"]["p50_ms"]]
-            if ratios:
-                out[f"p50 ours/{peer}, {n} client{'s' if n > 1 else ''}"] = math.exp(statistics.mean(map(math.log, ratios)))
+    for ours in OURS:
+        for peer in ("oxigraph", "rdflib-endpoint"):
+            for n in report["clients"]:
+                ratios = [c["results"][ours][f"c{n}"]["p50_ms"] / c["results"][peer][f"c{n}"]["p50_ms"]
+                          for c in cases if peer in c["results"] and ours in c["results"]
+                          and c["results"][ours][f"c{n}"]["p50_ms"] and c["results"][peer][f"c{n}"]["p50_ms"]]
+                if ratios:
+                    out[f"p50 {ours}/{peer}, {n} client{'s' if n > 1 else ''}"] = \
+                        math.exp(statistics.mean(map(math.log, ratios)))
     ask = next((c for c in report["cases"] if c["query"] == ASK), None)
     if ask:
         out["ASK {} p50 ms, 1 client"] = ask["results"]["ours"]["c1"]["p50_ms"]
+        out["ASK {} p50 ms, 1 client, ours-2p"] = ask["results"]["ours-2p"]["c1"]["p50_ms"]
     if len(report["clients"]) > 1:
         lo, hi = min(report["clients"]), max(report["clients"])
-        for who in ("ours", "oxigraph"):
+        for who in (*OURS, "oxigraph"):
             ratios = [c["results"][who][f"c{hi}"]["rps"] / c["results"][who][f"c{lo}"]["rps"]
                       for c in cases if who in c["results"] and c["results"][who][f"c{lo}"]["rps"]]
             if ratios:
