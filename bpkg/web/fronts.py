@@ -34,6 +34,7 @@ import time
 SHARED_TOTALS = ("SPARQL_MAX_WORKERS", "SPARQL_MAX_WAITING", "SPARQL_CACHE_ENTRIES", "SPARQL_CACHE_BYTES",
                  "VALIDATE_PARALLEL")
 RESPAWN_PAUSE_S = 1.0  # a front that keeps dying is replaced at most this often
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def share_of(total: int, processes: int) -> int:
@@ -72,14 +73,21 @@ def supervise(start_front, processes: int, on_stop) -> int:
     stopping = []
 
     def fork(index: int) -> None:
+        # A stop signal that reaches a front before it has its own handler waits (blocked)
+        # until the front has one: never the default action, which would drop what it accepted.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
             try:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)  # the front sets its own
-                start_front(index)
+                start_front(index)  # sets its handlers, unblocks the signals, and ends the process itself
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
             finally:
-                os._exit(1)  # start_front returns only by an error it has reported
+                sys.stderr.flush()
+                os._exit(1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         fronts[pid] = index
 
     def stop(signum, _frame) -> None:
@@ -92,7 +100,7 @@ def supervise(start_front, processes: int, on_stop) -> int:
             except ProcessLookupError:
                 pass
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
     for index in range(processes):
         fork(index)
@@ -114,6 +122,14 @@ def supervise(start_front, processes: int, on_stop) -> int:
         if not stopping:
             fork(index)
     return 1 if failed else 0
+
+
+def on_stop_signal(stop) -> None:
+    """In a front: SIGTERM and SIGINT set ``stop`` from now on, including one that came
+    while the front was starting (it was blocked, so it is delivered now)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda *_: stop.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _how(code: int) -> str:

@@ -183,11 +183,14 @@ def _front(app, args, listener, supervisor: int) -> None:
     """One front process: its query workers, then waitress on the shared socket until SIGTERM."""
     from ..sparql import shutdown_pools
     from ..sparql.workers import die_with
+    from .fronts import on_stop_signal
     from .sparql import start_workers
 
+    stop = threading.Event()
+    on_stop_signal(stop)  # before the workers fork: they must not inherit blocked signals
     die_with(supervisor)  # ends with the supervisor, however that ends
     start_workers(app)
-    code = serve_until_signal(_waitress(app, args, sockets=[listener]), args.grace)
+    code = serve_until_signal(_waitress(app, args, sockets=[listener]), args.grace, stop)
     shutdown_pools()
     sys.stderr.flush()
     os._exit(code)
@@ -262,8 +265,8 @@ class _SlowRequests:
         self.started = seen
 
 
-def serve_until_signal(server, grace: float) -> int:
-    """Run waitress until SIGTERM or SIGINT, then shut down gracefully.
+def serve_until_signal(server, grace: float, stop: threading.Event | None = None) -> int:
+    """Run waitress until SIGTERM or SIGINT (or ``stop`` is set), then shut down gracefully.
 
     waitress itself has no SIGTERM handler: the signal kills the process and every
     in-flight request with it. Here the signal only sets a flag; the loop then stops
@@ -274,9 +277,10 @@ def serve_until_signal(server, grace: float) -> int:
     from waitress.channel import HTTPChannel
     from waitress.server import BaseWSGIServer
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    if stop is None:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
     sockets = server._map if isinstance(server, BaseWSGIServer) else server.map
     adj = server.adj
     slow, swept = _SlowRequests(), time.monotonic()

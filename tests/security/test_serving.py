@@ -329,8 +329,9 @@ def _alive(pid: int) -> bool:
 
 # -- 9. shutdown answers what it accepted -----------------------------------------------------------
 
-def test_every_connection_accepted_before_sigterm_gets_an_answer():
-    base, proc = start_server()
+@pytest.mark.parametrize("processes", [1, 2])
+def test_every_connection_accepted_before_sigterm_gets_an_answer(processes):
+    base, proc = start_server("--processes", str(processes))
     port = int(base.rsplit(":", 1)[1])
     try:
         # Connected (the kernel accepted them) but not a byte sent yet when the signal arrives.
