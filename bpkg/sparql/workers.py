@@ -514,10 +514,11 @@ class WorkerPool:
             self._release(worker)
         return header, body
 
-    def _reserve(self) -> bool:
-        """Claim the right to fork one more worker (False when the pool is full or closed)."""
+    def _reserve(self, up_to: int | None = None) -> bool:
+        """Claim the right to fork one more worker (False when the pool has ``up_to``
+        workers, by default its size, or is closed)."""
         with self._cond:
-            if self.closed or len(self._all) + self._starting >= self.size:
+            if self.closed or len(self._all) + self._starting >= min(self.size, up_to or self.size):
                 return False
             self._starting += 1
             return True
@@ -600,7 +601,10 @@ class WorkerPool:
         threading.Thread(target=self._refill, daemon=True).start()
 
     def _refill(self) -> None:
-        while self._reserve():
+        # Back to the workers forked at start, not to the pool's size: the long lane's
+        # workers are forked when a long query needs one, so idle ones never sit there
+        # holding their own copies of the pages they once scanned.
+        while self._reserve(self.prefork):
             if self._add(idle=True) is None:
                 return
 
