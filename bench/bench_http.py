@@ -52,6 +52,7 @@ import bench_startup  # noqa: E402
 import client  # noqa: E402
 import generate  # noqa: E402
 import peers  # noqa: E402
+import ready  # noqa: E402
 import workload  # noqa: E402
 
 import bpkg  # noqa: E402
@@ -84,18 +85,8 @@ class Server:
 
     def wait_ready(self, timeout: float) -> float:
         """Seconds from start until an ASK query answers 200."""
-        deadline = self.started + timeout
-        while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                status, _ = get(self.port, self.path, "ASK { ?s ?p ?o }")
-                if status == 200:
-                    return time.perf_counter() - self.started
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"{self.name} did not answer within {timeout:g} s")
+        return ready.first_answer(self.proc, self.port, self.path, "ASK { ?s ?p ?o }", self.started, timeout,
+                                  self.name, interval=0.02, log=self.log.name)
 
     def stop(self) -> None:
         stop_server(self.proc, grace=30)

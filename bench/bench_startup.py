@@ -19,7 +19,6 @@ From code: ``measure(runs=3) -> dict`` (what ``bench/run_all.py`` can put in the
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
@@ -32,10 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import ready  # noqa: E402
 from tests.servers import free_port, stop_server  # noqa: E402 (one copy, shared with the tests)
-
-FIRST_QUERY = "/sparql?query=ASK%7B%7D"
 
 
 class Served:
@@ -58,22 +57,7 @@ class Served:
 
     def first_answer(self, timeout: float = 120.0) -> float:
         """Seconds from the start until ASK {} is answered 200."""
-        deadline = self.started + timeout
-        while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bpkg serve exited with {self.proc.returncode} before answering")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", FIRST_QUERY, headers={"Accept": "application/sparql-results+json"})
-                response = conn.getresponse()
-                response.read()
-                conn.close()
-                if response.status == 200:
-                    return time.perf_counter() - self.started
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise RuntimeError(f"bpkg serve did not answer within {timeout:g} s")
+        return ready.first_answer(self.proc, self.port, "/sparql", "ASK{}", self.started, timeout, "bpkg serve")
 
     def stop(self) -> None:
         stop_server(self.proc, grace=15)

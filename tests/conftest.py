@@ -56,8 +56,9 @@ def reference_dir():
 
 @pytest.fixture(scope="session")
 def live_server():
-    """The read-only endpoint with small limits (2 s deadline, 500 rows) so tests stay fast."""
-    base, proc = start_server("--timeout", "2", env={"BPKG_SPARQL_MAX_ROWS": "500"})
+    """The read-only endpoint at the project's default settings (bpkg.sparql.Limits: 5 s
+    deadline, 10,000 rows, ...), as a user runs it: tests never shorten a limit to pass."""
+    base, proc = start_server()
     yield base
     stop_server(proc)
 

@@ -14,9 +14,10 @@ from collections import Counter
 
 import pyoxigraph as ox
 import pytest
-from rdflib import BNode, Dataset, Literal, URIRef
+from rdflib import BNode, Dataset, Graph, Literal, URIRef
 
 from bpkg import queries as Q
+from bpkg.namespaces import sparql_prologue
 
 # rdflib's Dataset warns about its own default_context on every triple lookup.
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context is deprecated:DeprecationWarning")
@@ -78,3 +79,37 @@ def test_dates_with_different_precisions_compare_alike(kg, rdflib_union):
         ours = sorted(str(r["state"]) + str(r["role"]) for r in Q.evaluate_in_process(kg, query, {"date": day}).rows)
         theirs = sorted(f"<{r['state']}><{r['role']}>" for r in rdflib_union.query(Q.bound_text(query, {"date": day})))
         assert ours == theirs, day
+
+
+# A project linked to an objective both directly and through priority goals, one linked
+# directly only and one through a goal only: the first gave viaGoals "1; 5" on rdflib and no
+# value on Oxigraph while the query fed GROUP_CONCAT an unbound number for the direct link.
+MIXED_LINKS = sparql_prologue(["bp", "gcm", "goal", "schema", "skos", "xsd"]) + """
+PREFIX ex: <https://example.org/>
+ex:both a bp:Project ; skos:prefLabel "Both"@en ; schema:startDate "2019"^^xsd:gYear ;
+    bp:addressesGcmObjective gcm:7 ; bp:addressesPriorityGoal goal:5, goal:1 .
+ex:direct a bp:Project ; skos:prefLabel "Direct"@en ; bp:addressesGcmObjective gcm:7 .
+ex:goal a bp:Project ; skos:prefLabel "Goal"@en ; bp:addressesPriorityGoal goal:5 .
+goal:1 skos:notation "1" .
+goal:5 skos:notation "5" .
+ex:a1 a bp:Alignment ; bp:alignedFrom goal:1 ; bp:alignedTo gcm:7 .
+ex:a5 a bp:Alignment ; bp:alignedFrom goal:5 ; bp:alignedTo gcm:7 .
+"""
+
+
+def test_projects_by_gcm_objective_agree_on_mixed_links():
+    query = LIBRARY["projects-by-gcm-objective"]
+    text = Q.bound_text(query, {"objective": "gcm:7"})
+    store = ox.Store()
+    store.load(MIXED_LINKS.encode(), format=ox.RdfFormat.TURTLE)
+    oxigraph = [tuple(_ox(row[c]) for c in ("project", "direct", "viaGoals")) for row in store.query(text)]
+    rdflib = [tuple(_rdflib(row[c]) for c in ("project", "direct", "viaGoals"))
+              for row in Graph().parse(data=MIXED_LINKS, format="turtle").query(text)]
+    boolean = "http://www.w3.org/2001/XMLSchema#boolean"
+    expected = [  # in the query's order: dated first, then by label
+        (("iri", "https://example.org/both"), ("literal", "true", "", boolean), ("literal", "1; 5", "", XSD_STRING)),
+        (("iri", "https://example.org/direct"), ("literal", "true", "", boolean), None),
+        (("iri", "https://example.org/goal"), ("literal", "false", "", boolean), ("literal", "5", "", XSD_STRING)),
+    ]
+    assert oxigraph == expected
+    assert rdflib == expected

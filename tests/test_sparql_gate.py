@@ -14,7 +14,7 @@ from bpkg.sparql import Limits, Request, SparqlError, Target, execute, prepare
 
 GRAPH = "https://w3id.org/bpkg/graph/kg/schemes/regions"
 OUTSIDE = "http://127.0.0.1:9/observer"
-LIMITS = Limits(timeout=10)
+LIMITS = Limits()
 
 
 @pytest.fixture(scope="module")

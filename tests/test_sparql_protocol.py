@@ -13,6 +13,11 @@ import requests
 from rdflib import Graph, Literal, URIRef
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
 
+from bpkg.sparql import Limits
+from bpkg.web import create_app
+
+DEFAULTS = Limits()  # the live server runs at the project's default settings
+
 SILK = "https://w3id.org/bpkg/id/region/silk-routes"
 LABEL_QUERY = f"""PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 SELECT ?label WHERE {{ <{SILK}> skos:prefLabel ?label FILTER (LANG(?label) = "en") }}"""
@@ -209,10 +214,11 @@ def test_junk_never_gets_a_5xx(live_server, junk):
 
 
 def test_row_limit_is_applied_and_announced(live_server):
-    r = get(live_server, "SELECT * { ?s ?p ?o }")
+    # Every triple twice: about 13,000 rows from the bundled graph, more than the default cap.
+    r = get(live_server, "SELECT * { ?s ?p ?o VALUES ?copy { 1 2 } }")
     assert r.status_code == 200
-    assert len(r.json()["results"]["bindings"]) == 500
-    assert r.headers["X-BPKG-Truncated"] == "rows" and r.headers["X-BPKG-Row-Limit"] == "500"
+    assert len(r.json()["results"]["bindings"]) == DEFAULTS.max_rows == 10_000
+    assert r.headers["X-BPKG-Truncated"] == "rows" and r.headers["X-BPKG-Row-Limit"] == "10000"
     small = get(live_server, LABEL_QUERY)
     assert "X-BPKG-Truncated" not in small.headers
 
@@ -271,22 +277,38 @@ def test_service_description_in_turtle(live_server):
     assert URIRef("http://www.w3.org/ns/formats/JSON-LD") in formats
     names = {str(n) for n in sd.objects(None, URIRef(SD + "name"))}
     assert GRAPH in names
-    assert sd.value(endpoint, URIRef("https://w3id.org/bpkg/service#maxResultRows")).toPython() == 500
-    assert sd.value(endpoint, URIRef("https://w3id.org/bpkg/service#queryTimeoutSeconds")).toPython() == 2
+    assert sd.value(endpoint, URIRef("https://w3id.org/bpkg/service#maxResultRows")).toPython() == DEFAULTS.max_rows
+    assert sd.value(endpoint, URIRef("https://w3id.org/bpkg/service#queryTimeoutSeconds")).toPython() == DEFAULTS.timeout
     assert (endpoint, URIRef(SD + "supportedLanguage"), URIRef(SD + "SPARQL11Update")) not in sd
+
+
+def _settings_shown(description: str, endpoint: URIRef) -> dict:
+    sd = Graph().parse(data=description, format="turtle")
+    label, value = URIRef("http://www.w3.org/2000/01/rdf-schema#label"), URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#value")
+    return {str(sd.value(node, label)): sd.value(node, value).toPython()
+            for node in sd.objects(endpoint, URIRef("https://w3id.org/bpkg/service#setting"))}
 
 
 def test_service_description_lists_the_public_settings_and_no_secret(live_server):
     """What a client may plan around (limits, switches) with the values in force, from the one
     settings list (bpkg.settings); tokens, paths and addresses never."""
-    sd = Graph().parse(data=requests.get(live_server + "/sparql", headers={"Accept": "text/turtle"}).text, format="turtle")
-    endpoint = URIRef(live_server + "/sparql")
-    label, value = URIRef("http://www.w3.org/2000/01/rdf-schema#label"), URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#value")
-    shown = {str(sd.value(node, label)): sd.value(node, value).toPython()
-             for node in sd.objects(endpoint, URIRef("https://w3id.org/bpkg/service#setting"))}
-    assert shown["SPARQL_MAX_ROWS"] == 500 and shown["SPARQL_TIMEOUT"] == 2  # this server's, not the defaults
+    shown = _settings_shown(requests.get(live_server + "/sparql", headers={"Accept": "text/turtle"}).text,
+                            URIRef(live_server + "/sparql"))
+    assert shown["SPARQL_MAX_ROWS"] == DEFAULTS.max_rows and shown["SPARQL_TIMEOUT"] == DEFAULTS.timeout
     assert shown["VALIDATE_MAX_BYTES"] == 1024 * 1024 and shown["SPARQL_UPDATE_ENABLED"] is False
     assert not [name for name in shown if "TOKEN" in name or name in ("KG_PATHS", "DATA_DIR", "STORE", "PUBLIC_URL")]
+
+
+def test_service_description_shows_the_settings_in_force_not_the_defaults(kg):
+    # The settings are what this test is about: an operator's own limits must be the ones
+    # announced (and applied), so two are set away from their defaults here.
+    client = create_app({"TESTING": True, "KG": kg, "SPARQL_MAX_ROWS": 500, "SPARQL_TIMEOUT": 8}).test_client()
+    r = client.get("/sparql", headers={"Accept": "text/turtle"})
+    shown = _settings_shown(r.get_data(as_text=True), URIRef("http://localhost/sparql"))
+    assert shown["SPARQL_MAX_ROWS"] == 500 and shown["SPARQL_TIMEOUT"] == 8
+    cut = client.get("/sparql", query_string={"query": "SELECT * { ?s ?p ?o }"},
+                     headers={"Accept": "application/sparql-results+json"})
+    assert len(cut.get_json()["results"]["bindings"]) == 500 and cut.headers["X-BPKG-Row-Limit"] == "500"
 
 
 def test_service_description_links_the_dataset_description(live_server):

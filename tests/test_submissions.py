@@ -272,7 +272,7 @@ def test_the_review_page_is_served_without_data(client):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
-    base, proc = start_server("--timeout", "10", "--data-dir", str(data_dir), env=TOKENS)
+    base, proc = start_server("--data-dir", str(data_dir), env=TOKENS)
     yield base, data_dir
     stop_server(proc)
 

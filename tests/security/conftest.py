@@ -2,7 +2,7 @@
 and the one check every hostile request must pass (a clear answer, never a 5xx).
 
 The server under attack is the session-wide ``live_server`` of tests/conftest.py (the real
-``bpkg serve`` on a free loopback port, 2 s query deadline, 500-row cap).
+``bpkg serve`` on a free loopback port, at the default limits).
 """
 
 from __future__ import annotations
