@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from bpkg.web import create_app
@@ -59,11 +61,19 @@ def test_errors_are_never_cached(client):
         assert bad.status_code == 400 and "ETag" not in bad.headers and "X-BPKG-Cache" not in bad.headers
 
 
-def test_truncated_results_are_never_cached(client):
-    for _ in range(2):  # every triple twice: more rows than the default cap of 10,000
-        cut = get(client, "SELECT * WHERE { ?s ?p ?o VALUES ?copy { 1 2 } }", Accept=JSON)
+def test_a_truncated_result_is_cached_with_its_mark(client):
+    """Cut at the default 10,000 rows: a repeat is answered from the cache, still marked as
+    cut (the same query on the same data and limits is cut the same way)."""
+    query = "SELECT * WHERE { ?s ?p ?o VALUES ?copy { 1 2 } }"  # every triple twice: over 10,000 rows
+    first, again = get(client, query, Accept=JSON), get(client, query, Accept=JSON)
+    for cut in (first, again):
         assert cut.status_code == 200 and cut.headers["X-BPKG-Truncated"] == "rows"
-        assert "ETag" not in cut.headers and "X-BPKG-Cache" not in cut.headers
+        assert cut.headers["X-BPKG-Row-Limit"] == "10000"
+        assert len(json.loads(cut.data)["results"]["bindings"]) == 10_000
+    assert first.headers["X-BPKG-Cache"] == "miss" and again.headers["X-BPKG-Cache"] == "hit"
+    assert again.data == first.data and again.headers["ETag"] == first.headers["ETag"]
+    revalidated = get(client, query, Accept=JSON, **{"If-None-Match": first.headers["ETag"]})
+    assert revalidated.status_code == 304
 
 
 def test_the_cache_can_be_turned_off(kg):

@@ -11,9 +11,11 @@ its deadline (or server busy). Error bodies are plain text; never a stack trace.
 
 Queries on the bundled graph run in the app's pool of query workers
 (:class:`bpkg.sparql.WorkerPool`) and go through the result cache (:mod:`bpkg.cache`):
-a complete result is kept under (query text, bindings, media type, dataset version),
-answered with an ``ETag``, and a matching ``If-None-Match`` gets 304 without running
-anything. Errors and truncated results are never cached and carry no ETag.
+a result is kept under (query text, bindings, media type, dataset version, row and size
+limits), answered with an ``ETag``, and a matching ``If-None-Match`` gets 304 without
+running anything. A result cut at a limit is kept too, with its ``X-BPKG-Truncated``
+mark: the same query on the same data and limits is cut the same way, and repeating it
+must not cost the engine the whole evaluation again. Errors are never cached.
 """
 
 from __future__ import annotations
@@ -159,8 +161,8 @@ def answer(state: Serving, req: Request, client: str, if_none_match: str | None 
     """
     kg, target, pool = state.dataset()
     cap, cache = state.limits, state.cache
-    version = kg.version
-    headers = {"X-BPKG-Dataset-Version": version}
+    headers = {"X-BPKG-Dataset-Version": kg.version}
+    version = f"{kg.version} {cap.max_rows} {cap.max_bytes}"  # what a result depends on, besides the request
     if cache is not None:
         if key_text is None:
             key_text, bindings = req.query, {"default-graph-uri": " ".join(req.default_graphs),
@@ -173,21 +175,26 @@ def answer(state: Serving, req: Request, client: str, if_none_match: str | None 
                 return Reply(304, headers, b"")
             hit = cache.get(key)
             if hit is not None:
-                headers["Content-Type"], headers["X-BPKG-Cache"] = hit[1], "hit"
-                return Reply(200, headers, hit[0])
+                body, headers["Content-Type"], truncated = hit
+                _mark_truncated(headers, truncated, cap)
+                headers["X-BPKG-Cache"] = "hit"
+                return Reply(200, headers, body)
     with state.admission.slot(client) as go_long:
         result = run(target, req, cap, pool=pool, on_long=go_long)
     headers["Content-Type"] = result.content_type
-    if result.truncated:
-        headers.pop("ETag", None)
-        headers["X-BPKG-Truncated"] = result.truncated
-        headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
-    elif cache is not None:
+    _mark_truncated(headers, result.truncated, cap)
+    if cache is not None:
         key = cache_key(key_text, bindings, _negotiated(result.form, req.accept, req.format).media_type, version)
-        cache.put(key, (result.body, result.content_type))
+        cache.put(key, (result.body, result.content_type, result.truncated))
         headers["ETag"] = etag(key)
         headers["X-BPKG-Cache"] = "miss"
     return Reply(200, headers, result.body)
+
+
+def _mark_truncated(headers: dict, truncated: str | None, cap: Limits) -> None:
+    if truncated:
+        headers["X-BPKG-Truncated"] = truncated  # "rows" or "bytes"
+        headers["X-BPKG-Row-Limit"] = str(cap.max_rows)
 
 
 def answer_query(req: Request, key_text: str | None = None, bindings: dict | None = None) -> Response:
