@@ -10,8 +10,9 @@ predicate read there (forward: the node is the triple's subject; inverse: its ob
 
 An added triple ``(s, p, o)`` can change the result of a focus node only if some site
 reads it: walking the site's chain backwards from ``s`` (or ``o``) in the graph with the
-submission finds every such focus node. A new ``rdf:type``, subject or object can also
-make ``s`` or ``o`` a new target, so both are always candidates. Whatever this module
+submission finds every such focus node. It can also make ``s`` a new target (a new
+``rdf:type``, a predicate of sh:targetSubjectsOf) or ``o`` (sh:targetObjectsOf). Any other
+node's results are those it had without the submission: its baseline. Whatever this module
 cannot bound (recursive shapes, SPARQL-based targets, custom constraint components, a
 SPARQL pattern not joined to ``$this``) raises :class:`Unbounded`, and the caller checks
 everything instead.
@@ -19,6 +20,7 @@ everything instead.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from rdflib import RDF, RDFS, Literal, URIRef, Variable
@@ -246,27 +248,67 @@ def _predicate_chains(p, bound: dict) -> list[tuple]:
 # -- From an added triple back to the focus nodes -------------------------------------
 
 class Reach:
-    """The sites of every shape that has targets, indexed by the predicate they read."""
+    """The sites of every shape that has targets, indexed by the predicate they read, and
+    the predicates that make a node a target (``rdf:type``, sh:targetSubjectsOf,
+    sh:targetObjectsOf)."""
 
-    def __init__(self, shapes, shape_nodes):
+    def __init__(self, shapes, targeted):
+        """``targeted``: (shape, targets) for every shape with targets, ``targets`` as
+        pySHACL's ``Shape.target()`` gives them (nodes, classes, implicit classes, objects
+        of, subjects of)."""
         self.by_predicate: dict = {}
         self.any: set = set()
-        for shape in shape_nodes:
+        self.subjects_of, self.objects_of = {RDF.type}, set()
+        for shape, (_, _, _, objects_of, subjects_of) in targeted:
+            self.subjects_of |= set(subjects_of)
+            self.objects_of |= set(objects_of)
             for site in shape_sites(shapes, shape):
-                if site.read.predicates is None:
-                    self.any.add(site)
-                else:
-                    for p in site.read.predicates:
-                        self.by_predicate.setdefault(p, set()).add(site)
+                self._index(site)
 
-    def affected(self, graph, triples) -> set:
+    def to_json(self) -> str:
+        """The analysis as JSON (parsing the shapes' SPARQL costs more than a check)."""
+        def step(st: Step) -> list:
+            return [None if st.predicates is None else sorted(st.predicates), st.inverse, st.repeat]
+
+        sites = {site for group in self.by_predicate.values() for site in group} | self.any
+        return json.dumps({"sites": sorted(([[step(st) for st in site.chain], step(site.read)] for site in sites), key=json.dumps),
+                           "subjects_of": sorted(self.subjects_of), "objects_of": sorted(self.objects_of)})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Reach":
+        def step(raw) -> Step:
+            predicates, inverse, repeat = raw
+            return Step(None if predicates is None else frozenset(map(URIRef, predicates)), inverse, repeat)
+
+        raw = json.loads(text)
+        reach = cls(None, [])
+        reach.subjects_of = set(map(URIRef, raw["subjects_of"]))
+        reach.objects_of = set(map(URIRef, raw["objects_of"]))
+        for chain, read in raw["sites"]:
+            reach._index(Site(tuple(map(step, chain)), step(read)))
+        return reach
+
+    def _index(self, site: Site) -> None:
+        if site.read.predicates is None:
+            self.any.add(site)
+        else:
+            for p in site.read.predicates:
+                self.by_predicate.setdefault(p, set()).add(site)
+
+    def affected(self, graph, triples) -> set | None:
         """Every node whose results can differ once ``triples`` are in ``graph`` (which
-        holds them): the triples' own subjects and objects, and every node that reads one
-        of them through some shape's chain."""
+        holds them): a node the triples make a target, and every node that reads one of
+        them through some shape's chain. None when a triple changes the class hierarchy
+        (every instance of every subclass): then check everything."""
         found: set = set()
         memo: dict = {}
         for s, p, o in triples:
-            found.update((s, o))
+            if p in (RDFS.subClassOf, SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf, SH.targetNode):
+                return None
+            if p in self.subjects_of:
+                found.add(s)
+            if p in self.objects_of:
+                found.add(o)
             for site in self.by_predicate.get(p, set()) | self.any:
                 start = o if site.read.inverse else s
                 key = (start, site.chain)

@@ -264,6 +264,7 @@ class _EngineLookups(Memory):
         self._writable = writable
         self._added: set = set()
         self._removing = False
+        self._counted = None
 
     def add(self, triple, context, quoted=False):
         if not self._writable:
@@ -304,9 +305,11 @@ class _EngineLookups(Memory):
             yield triple, iter(())
 
     def __len__(self, context=None):
-        names = " ".join(f"<{g.value}>" for g in self._graphs)
-        count = f"SELECT (COUNT(*) AS ?n) {{ SELECT DISTINCT ?s ?p ?o {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {names} }} }} }}"
-        return int(next(iter(self._engine.query(count)))["n"].value) + len(self._added)
+        if self._counted is None:  # the engine's part never changes: count it once (pySHACL asks often)
+            names = " ".join(f"<{g.value}>" for g in self._graphs)
+            count = f"SELECT (COUNT(*) AS ?n) {{ SELECT DISTINCT ?s ?p ?o {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {names} }} }} }}"
+            self._counted = int(next(iter(self._engine.query(count)))["n"].value)
+        return self._counted + len(self._added)
 
     def contexts(self, triple=None):
         return iter(())

@@ -124,10 +124,13 @@ class Submission:
     def line_of(self, focus, path=None, value=None) -> int | None:
         if path is not None and value is not None and (focus, path, value) in self.lines:
             return self.lines[(focus, path, value)]
-        found = [n for (s, _, _), n in self.lines.items() if s == focus and n]
-        if not found:
-            found = [n for (_, _, o), n in self.lines.items() if o == focus and n]
-        return min(found) if found else None
+        for node in (focus, value):  # a focus node the submission does not write: where its value is
+            found = [n for (s, _, _), n in self.lines.items() if s == node and n]
+            if not found:
+                found = [n for (_, _, o), n in self.lines.items() if o == node and n]
+            if found and node is not None:
+                return min(found)
+        return None
 
 
 def parse_submission(data: bytes | str, *, media_type: str | None = None, filename: str | None = None,
@@ -662,7 +665,8 @@ class Validator:
 
     def __init__(self, kg, shapes_dir: Path = SHAPES_DIR):
         self.kg = kg
-        self.shapes = load_shapes(shapes_dir).checked().graph
+        bundle = load_shapes(shapes_dir).checked()
+        self.shapes, self._shapes_digest = bundle.graph, bundle.digest
         self.node_shapes = sorted({s for s in self.shapes.subjects(RDF.type, SH.NodeShape) if isinstance(s, URIRef)})
         self._parents = {ps: ns for ns, ps in self.shapes.subject_objects(SH.property)}
         # The graph as pySHACL sees it: every lookup goes to the engine (no copy of the graph;
@@ -727,12 +731,12 @@ class Validator:
         pre += [Finding("Violation", focus, message, SH.NodeConstraintComponent, shape, shape, path=path,
                        path_text=curie(str(path)), value=value)
                 for focus, path, value, message, shape in self._guard.check(data, owner)]
-        mentioned = {n for s, _, o in data for n in (s, o) if isinstance(n, URIRef)} | {r.focus for r in pre}
         with self._lock:
-            if method == "full" or self._checker()[2] is None:
+            focused = self._validate_focused(data) if method != "full" and self._checker()[2] else None
+            if focused is None:
                 results = self._validate_full(data)
             else:
-                results, nodes = self._validate_focused(data, mentioned)
+                results, nodes = focused
                 # What the graph already reports about these nodes is not the submission's doing.
                 baseline = self._baseline(nodes)
                 results = [r for r in results if r.baseline_key() not in baseline]
@@ -789,15 +793,19 @@ class Validator:
 
     # -- method E and its reference --
 
-    def _validate_focused(self, data: Graph, mentioned: set) -> tuple[list[Finding], list]:
-        """The submission added to the graph in place; every node it can affect (its own, and
-        those the shapes reach it from, see :mod:`bpkg.reach`) checked against the shapes that
-        target it; the submission taken out again. Returns the results and the nodes checked."""
+    def _validate_focused(self, data: Graph) -> tuple[list[Finding], list] | None:
+        """The submission added to the graph in place; every node it can affect (see
+        :mod:`bpkg.reach`: nodes it makes targets, and nodes whose shapes read what it adds)
+        checked against the shapes that target it; the submission taken out again. Returns
+        the results and the nodes checked, or None when the affected nodes cannot be bounded."""
         added = [t for t in data if t not in self._data]
         try:
             for t in added:
                 self._data.add(t)
-            nodes = sorted(self._checker()[2].affected(self._data, added) | mentioned, key=_node_order)
+            nodes = self._checker()[2].affected(self._data, added)
+            if nodes is None:
+                return None
+            nodes = sorted(nodes, key=_node_order)
             return self._run_on(self._data, nodes), nodes
         finally:
             for t in added:
@@ -833,18 +841,36 @@ class Validator:
             import pyshacl
             from pyshacl.graph_abstraction import DataGraph
 
-            from .reach import Reach, Unbounded
-
             checker = pyshacl.Validator(DataGraph.from_rdflib(self._data), shacl_graph=self.shapes, options={
                 "inference": "none", "inplace": True, "allow_warnings": True, "allow_infos": True})
             declared = [(shape, tuple(frozenset(t) for t in shape.target())) for shape in checker.shacl_graph.shapes]
             targeted = [(shape, targets) for shape, targets in declared if any(targets)]
-            try:
-                reach = Reach(self.shapes, [shape.node for shape, _ in targeted])
-            except Unbounded:
-                reach = None
-            self._pyshacl = (checker, targeted, reach)
+            self._pyshacl = (checker, targeted, self._reach(targeted))
         return self._pyshacl
+
+    def _reach(self, targeted):
+        """The reach of the shapes (:mod:`bpkg.reach`), kept in the cache folder by the shapes'
+        digest and the code that made it; None when it cannot be bounded."""
+        from .reach import Reach, Unbounded
+
+        code = _judge()
+        kept = user_cache_dir() / f"reach-{self._shapes_digest}-{code}.json" if code else None
+        try:
+            return Reach.from_json(kept.read_text(encoding="utf-8"))
+        except (AttributeError, OSError, ValueError, TypeError, KeyError):
+            pass  # not there yet (or no cache): analyse the shapes
+        try:
+            reach = Reach(self.shapes, [(shape.node, targets) for shape, targets in targeted])
+        except Unbounded:
+            return None
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(reach.to_json(), encoding="utf-8")
+            os.replace(partial, kept)
+        except (AttributeError, OSError):
+            pass
+        return reach
 
     def _run_on(self, data: Graph, nodes: list) -> list[Finding]:
         """Each shape on those of ``nodes`` it targets in ``data``, by pySHACL's own
