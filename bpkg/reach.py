@@ -108,9 +108,8 @@ def _sites(shapes, shape, chain: tuple, stack: frozenset) -> list[Site]:
         elif p == SH.qualifiedValueShapesDisjoint:
             if o == Literal(True):
                 raise Unbounded("sh:qualifiedValueShapesDisjoint reads the sibling shapes")
-        elif p == SH.sparql:
-            for vc in value_chains:
-                sites += _sparql_sites(shapes, o, vc)
+        elif p == SH.sparql:  # $this is the focus node, in a property shape too
+            sites += _sparql_sites(shapes, o, chain)
         else:
             raise Unbounded(f"{p} is not understood by the reach analysis")
     return sites
@@ -166,24 +165,33 @@ def _sparql_sites(shapes, constraint, chain: tuple) -> list[Site]:
             prefixes[str(shapes.value(decl, SH.prefix))] = str(shapes.value(decl, SH.namespace))
     patterns: list = []  # (subject, [chains of steps], object)
     _collect(prepareQuery(str(text), initNs=prefixes).algebra, {}, patterns, top=True)
-    # Breadth first from $this over the join graph: each pattern joins its two ends.
-    reached = {Variable("this"): ()}
-    changed = True
-    while changed:
-        changed = False
-        for s, chains, o in patterns:
+    # Every way from $this to each node of the join graph (each pattern joins its two ends;
+    # a way uses a pattern once): under UNION or OPTIONAL a node need not be bound by every
+    # pattern that mentions it, so a read there is walked back along each of them.
+    routes: dict = {}
+
+    def visit(node, way: tuple, used: frozenset) -> None:
+        routes.setdefault(node, set()).add((way, used))
+        for i, (s, chains, o) in enumerate(patterns):
+            if i in used:
+                continue
             for a, b, walk in ((s, o, chains), (o, s, [_inverse(c) for c in chains])):
-                if a in reached and b not in reached:
-                    reached[b] = reached[a] + min(walk, key=len)
-                    changed = True
+                if a == node:
+                    for c in walk:
+                        visit(b, way + c, used | {i})
+
+    visit(Variable("this"), (), frozenset())
     sites = []
-    for s, chains, o in patterns:
-        if s in reached:
-            sites += [site for c in chains for site in _edges(chain + reached[s], c)]
-        elif o in reached:
-            sites += [site for c in chains for site in _edges(chain + reached[o], _inverse(c))]
-        else:
+    for i, (s, chains, o) in enumerate(patterns):
+        if s not in routes and o not in routes:
             raise Unbounded("a SPARQL pattern not joined to $this")
+        # a way through this very pattern reads it where the way entered it, already counted
+        for way, used in routes.get(s, ()):
+            if i not in used:
+                sites += [site for c in chains for site in _edges(chain + way, c)]
+        for way, used in routes.get(o, ()):
+            if i not in used:
+                sites += [site for c in chains for site in _edges(chain + way, _inverse(c))]
     return sites
 
 

@@ -8,11 +8,16 @@ One function, :func:`validate`, serves the CLI (``bpkg validate``), the web form
           -> parse with rdflib, remembering the source line of each triple
           -> pre-checks pySHACL cannot do safely (ill-typed literals, ontology changes,
              submitted shapes) -> results of their own
-          -> "method E" of ../shared/design/perf_security.md: add the submission to a
-             private in-memory copy of the graph, run pySHACL on every node the
-             submission mentions (inplace), take the submission out again, all under a lock
-          -> drop results the graph already had without the submission
+          -> "method E" of ../shared/design/perf_security.md: add the submission on top
+             of the graph (an rdflib view of the engine), find every node it can affect
+             (bpkg.reach: nodes it makes targets, nodes whose shapes read what it adds),
+             run each shape on those of them it targets, take the submission out again,
+             all under a lock
+          -> drop results the graph already had without the submission (per node, cached)
           -> a Report (text, JSON, SHACL ValidationReport as Turtle or JSON-LD).
+
+The answer is that of a full validation of graph + submission less the graph's own results
+(``method="full"``, the reference the tests compare with for every example).
 
 Why these choices (measured in ../shared/design/perf_security.md):
 * pySHACL on a pyoxigraph store gives false ``sh:in`` violations, so validation uses an
