@@ -53,22 +53,22 @@ def load_shapes(folder: Path | str = SHAPES_DIR) -> ShapesBundle:
             errors.append(f"{rel}: {message}")
             failures.append((rel, message, line if isinstance(line, int) else None))
             continue
-        graph += part
+        for triple in part:
+            graph.add(triple)
         files.append(rel)
     return ShapesBundle(graph, files, errors, digest.hexdigest()[:16], failures)
 
 
-def _parse(data: bytes) -> Graph:
-    """The engine's Turtle parser (several times quicker than rdflib's: every submission check
-    on the command line starts with this), rdflib's where it fails, for the same message."""
+def _parse(data: bytes) -> list:
+    """The triples of a Turtle file, by the engine's parser (several times quicker than
+    rdflib's: every submission check on the command line starts here), by rdflib's where it
+    fails, for the same message."""
     import pyoxigraph as ox
 
     from .store import _to_rdflib
 
     try:
-        part = Graph()
-        for t in ox.parse(data, format=ox.RdfFormat.TURTLE):
-            part.add((_to_rdflib(t.subject), _to_rdflib(t.predicate), _to_rdflib(t.object)))
-        return part
+        return [(_to_rdflib(t.subject), _to_rdflib(t.predicate), _to_rdflib(t.object))
+                for t in ox.parse(data, format=ox.RdfFormat.TURTLE)]
     except (SyntaxError, ValueError):
-        return Graph().parse(data=data.decode("utf-8"), format="turtle")
+        return list(Graph().parse(data=data.decode("utf-8"), format="turtle"))
