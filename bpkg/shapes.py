@@ -63,12 +63,9 @@ def _parse(data: bytes) -> list:
     """The triples of a Turtle file, by the engine's parser (several times quicker than
     rdflib's: every submission check on the command line starts here), by rdflib's where it
     fails, for the same message."""
-    import pyoxigraph as ox
-
-    from .store import _to_rdflib
+    from .store import turtle_triples
 
     try:
-        return [(_to_rdflib(t.subject), _to_rdflib(t.predicate), _to_rdflib(t.object))
-                for t in ox.parse(data, format=ox.RdfFormat.TURTLE)]
+        return turtle_triples(data)
     except (SyntaxError, ValueError):
         return list(Graph().parse(data=data.decode("utf-8"), format="turtle"))

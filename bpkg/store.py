@@ -323,6 +323,13 @@ def engine_graph(engine: ox.Store, graphs, writable: bool = False, hide=None, cl
 _NO_MATCH = object()
 
 
+def turtle_triples(data: bytes) -> list:
+    """A Turtle document's triples as rdflib terms, read by the engine's parser (raises
+    SyntaxError where it does not parse)."""
+    return [(_to_rdflib(t.subject), _to_rdflib(t.predicate), _to_rdflib(t.object))
+            for t in ox.parse(data, format=ox.RdfFormat.TURTLE)]
+
+
 def _to_ox(term):
     """rdflib term -> pyoxigraph term for a lookup (None stays a wildcard); a term the engine
     cannot hold in that position (a literal subject, a foreign blank node id) matches nothing."""
