@@ -264,6 +264,7 @@ class _EngineLookups(Memory):
         self._writable = writable
         self._added: set = set()
         self._removing = False
+        self._counted = None
 
     def add(self, triple, context, quoted=False):
         if not self._writable:
@@ -304,9 +305,11 @@ class _EngineLookups(Memory):
             yield triple, iter(())
 
     def __len__(self, context=None):
-        names = " ".join(f"<{g.value}>" for g in self._graphs)
-        count = f"SELECT (COUNT(*) AS ?n) {{ SELECT DISTINCT ?s ?p ?o {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {names} }} }} }}"
-        return int(next(iter(self._engine.query(count)))["n"].value) + len(self._added)
+        if self._counted is None:  # the engine's part never changes: count it once (pySHACL asks often)
+            names = " ".join(f"<{g.value}>" for g in self._graphs)
+            count = f"SELECT (COUNT(*) AS ?n) {{ SELECT DISTINCT ?s ?p ?o {{ GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ {names} }} }} }}"
+            self._counted = int(next(iter(self._engine.query(count)))["n"].value)
+        return self._counted + len(self._added)
 
     def contexts(self, triple=None):
         return iter(())
@@ -318,6 +321,13 @@ def engine_graph(engine: ox.Store, graphs, writable: bool = False, hide=None, cl
 
 
 _NO_MATCH = object()
+
+
+def turtle_triples(data: bytes) -> list:
+    """A Turtle document's triples as rdflib terms, read by the engine's parser (raises
+    SyntaxError where it does not parse)."""
+    return [(_to_rdflib(t.subject), _to_rdflib(t.predicate), _to_rdflib(t.object))
+            for t in ox.parse(data, format=ox.RdfFormat.TURTLE)]
 
 
 def _to_ox(term):

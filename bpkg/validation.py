@@ -8,11 +8,16 @@ One function, :func:`validate`, serves the CLI (``bpkg validate``), the web form
           -> parse with rdflib, remembering the source line of each triple
           -> pre-checks pySHACL cannot do safely (ill-typed literals, ontology changes,
              submitted shapes) -> results of their own
-          -> "method E" of ../shared/design/perf_security.md: add the submission to a
-             private in-memory copy of the graph, run pySHACL on every node the
-             submission mentions (inplace), take the submission out again, all under a lock
-          -> drop results the graph already had without the submission
+          -> "method E" of ../shared/design/perf_security.md: add the submission on top
+             of the graph (an rdflib view of the engine), find every node it can affect
+             (bpkg.reach: nodes it makes targets, nodes whose shapes read what it adds),
+             run each shape on those of them it targets, take the submission out again,
+             all under a lock
+          -> drop results the graph already had without the submission (per node, cached)
           -> a Report (text, JSON, SHACL ValidationReport as Turtle or JSON-LD).
+
+The answer is that of a full validation of graph + submission less the graph's own results
+(``method="full"``, the reference the tests compare with for every example).
 
 Why these choices (measured in ../shared/design/perf_security.md):
 * pySHACL on a pyoxigraph store gives false ``sh:in`` violations, so validation uses an
@@ -124,10 +129,13 @@ class Submission:
     def line_of(self, focus, path=None, value=None) -> int | None:
         if path is not None and value is not None and (focus, path, value) in self.lines:
             return self.lines[(focus, path, value)]
-        found = [n for (s, _, _), n in self.lines.items() if s == focus and n]
-        if not found:
-            found = [n for (_, _, o), n in self.lines.items() if o == focus and n]
-        return min(found) if found else None
+        for node in (focus, value):  # a focus node the submission does not write: where its value is
+            found = [n for (s, _, _), n in self.lines.items() if s == node and n]
+            if not found:
+                found = [n for (_, _, o), n in self.lines.items() if o == node and n]
+            if found and node is not None:
+                return min(found)
+        return None
 
 
 def parse_submission(data: bytes | str, *, media_type: str | None = None, filename: str | None = None,
@@ -562,9 +570,14 @@ def content_key(kg, shapes_dir: Path = SHAPES_DIR) -> str:
 def baseline_cache_file(kg, shapes_dir: Path = SHAPES_DIR) -> Path | None:
     """The file that keeps the per-node baseline of this data and these shapes, or None where
     the version is not a content hash (a published dataset counts accepts, ``-g<n>``)."""
-    if getattr(kg, "generation", 0) or not re.fullmatch(r"[0-9a-f]{16}", kg.version or ""):
+    code = _judge()
+    if getattr(kg, "generation", 0) or not re.fullmatch(r"[0-9a-f]{16}", kg.version or "") or code is None:
         return None
-    return user_cache_dir() / f"baseline-{content_key(kg, shapes_dir)}.json"
+    return user_cache_dir() / f"baseline-{content_key(kg, shapes_dir)}-{code}.json"
+
+
+def _node_order(node) -> tuple:
+    return (type(node).__name__, str(node))
 
 
 def _read_baseline(path: Path) -> dict:
@@ -611,16 +624,25 @@ def require_conformance(kg, shapes_dir: Path = SHAPES_DIR, cache_dir: Path | Non
 
 def _conformance_stamp(kg, shapes_dir: Path, cache_dir: Path | None) -> Path | None:
     """The file whose presence says "these data conform to these shapes" (None: no cache)."""
+    code = _judge()
+    if code is None:
+        return None  # the code that would judge cannot be told apart from another: validate
+    return (cache_dir or user_cache_dir()) / f"conforms-{content_key(kg, shapes_dir)}-{code}"
+
+
+def _judge() -> str | None:
+    """A hash of the code that judges: bpkg's, rdflib's and pySHACL's versions, this module
+    and the reach analysis (a result it made is kept only for the same code)."""
     from importlib import metadata
 
     from . import __version__
 
     try:
         judge = [__version__, metadata.version("rdflib"), metadata.version("pyshacl")]
-        code = hashlib.sha256("\0".join(judge).encode() + b"\0" + Path(__file__).read_bytes()).hexdigest()[:16]
+        code = "\0".join(judge).encode() + b"\0" + Path(__file__).read_bytes()
+        return hashlib.sha256(code + Path(__file__).with_name("reach.py").read_bytes()).hexdigest()[:16]
     except (OSError, metadata.PackageNotFoundError):
-        return None  # the code that would judge cannot be told apart from another: validate
-    return (cache_dir or user_cache_dir()) / f"conforms-{content_key(kg, shapes_dir)}-{code}"
+        return None
 
 
 def _where_in_sources(kg, focus) -> tuple[str, int | None]:
@@ -643,30 +665,13 @@ def _where_in_sources(kg, focus) -> tuple[str, int | None]:
     return "kg/", None
 
 
-class _FocusIri(str):
-    """A focus node pySHACL takes as the IRI it is, whatever its scheme.
-
-    pySHACL (0.40) keeps a focus node as an IRI only when it starts with ``http:``,
-    ``https:``, ``urn:`` or ``file:``; anything else (``mailto:``, ``tag:``, ``doi:``,
-    ``ftp:``) it reads as a CURIE, and crashes on a URIRef (a TypeError, so a 500), or
-    expands it wrongly when the scheme happens to be a bound prefix (``schema:x``). This
-    string answers that check as an IRI; ``tests/test_validation.py`` pins the upstream
-    behaviour, so the day pySHACL reads IRIs as IRIs the workaround can go."""
-
-    def lower(self) -> str:
-        return "urn:" + str.lower(self)
-
-
-def _focus_for_pyshacl(focus):
-    return None if focus is None else [_FocusIri(f) for f in focus]
-
-
 class Validator:
     """Validation against one loaded knowledge graph. Thread-safe: one run at a time."""
 
     def __init__(self, kg, shapes_dir: Path = SHAPES_DIR):
         self.kg = kg
-        self.shapes = load_shapes(shapes_dir).checked().graph
+        bundle = load_shapes(shapes_dir).checked()
+        self.shapes, self._shapes_digest = bundle.graph, bundle.digest
         self.node_shapes = sorted({s for s in self.shapes.subjects(RDF.type, SH.NodeShape) if isinstance(s, URIRef)})
         self._parents = {ps: ns for ns, ps in self.shapes.subject_objects(SH.property)}
         # The graph as pySHACL sees it: every lookup goes to the engine (no copy of the graph;
@@ -678,6 +683,7 @@ class Validator:
         self._lock = threading.Lock()
         self._bundled: Report | None = None
         self._size: int | None = None
+        self._pyshacl = None  # see _checker
         # The baseline: focus node -> keys of the graph's own results for it (without any
         # submission). The published data never changes under one validator, so each node is
         # validated alone once: here, in the process that asked (the server's validation
@@ -702,19 +708,23 @@ class Validator:
         """Every node of the graph against every shape (pySHACL over a full in-memory copy:
         the one run that must read everything; never part of validating a submission)."""
         with self._lock:
-            if self._bundled is None:
-                data = _PreparedQueryGraph()
-                bind(data)
-                ill_typed: list[Finding] = []
-                for triple in self.kg.union():
-                    if _lexical_problem(triple[2]):
-                        ill_typed.append(self._ill_typed_result(triple, None))
-                    else:
-                        data.add(triple)
-                results = ill_typed + self._run(data, None)
-                self._bundled = Report(results, "the bundled knowledge graph", len(data), len(data),
-                                       len(self.node_shapes), bundled=True)
-            return self._bundled
+            return self._bundled_report()
+
+    def _bundled_report(self) -> Report:
+        """The report of the whole graph, made once. Called under the lock."""
+        if self._bundled is None:
+            data = _PreparedQueryGraph()
+            bind(data)
+            ill_typed: list[Finding] = []
+            for triple in self.kg.union():
+                if _lexical_problem(triple[2]):
+                    ill_typed.append(self._ill_typed_result(triple, None))
+                else:
+                    data.add(triple)
+            results = ill_typed + self._run(data)
+            self._bundled = Report(results, "the bundled knowledge graph", len(data), len(data),
+                                   len(self.node_shapes), bundled=True)
+        return self._bundled
 
     def validate_submission(self, submission: Submission, method: str = "focused", owner: str | None = None) -> Report:
         """Validate in the context of the graph. ``method="full"`` re-validates everything (reference).
@@ -726,19 +736,19 @@ class Validator:
         pre += [Finding("Violation", focus, message, SH.NodeConstraintComponent, shape, shape, path=path,
                        path_text=curie(str(path)), value=value)
                 for focus, path, value, message, shape in self._guard.check(data, owner)]
-        focus = sorted({n for s, _, o in data for n in (s, o) if isinstance(n, URIRef)}
-                       | {r.focus for r in pre}, key=str)
         with self._lock:
-            # What the graph already reports about these nodes is not the submission's doing.
-            baseline = self._baseline(focus)
-            if method == "full":
-                results = self._validate_full(data, set(focus))
+            focused = self._validate_focused(data) if method != "full" and self._checker()[2] else None
+            if focused is None:
+                results = self._validate_full(data)
             else:
-                results = self._validate_focused(data, focus)
+                results, nodes = focused
+                # What the graph already reports about these nodes is not the submission's doing.
+                baseline = self._baseline(nodes)
+                results = [r for r in results if r.baseline_key() not in baseline]
         # A dropped ill-typed triple also looks like a missing value to the shapes; the
         # ill-typed result already says what to fix there.
         ill_typed = {(r.focus, r.path) for r in pre if r.shape == WELL_TYPED_LITERAL}
-        results = [r for r in results if r.baseline_key() not in baseline and (r.focus, r.path) not in ill_typed]
+        results = [r for r in results if (r.focus, r.path) not in ill_typed]
         results = [self._with_line(r, submission) for r in pre + results]
         self.save_baseline()
         return Report(results, submission.source, len(submission.graph), self.context_triples, len(self.node_shapes))
@@ -749,7 +759,7 @@ class Validator:
         missing = [n for n in focus if n not in self._before]
         if missing:
             found: dict = {n: [] for n in missing}
-            for r in self._run(self._data, missing):
+            for r in self._run_on(self._data, missing):
                 found.setdefault(r.focus, []).append(r.baseline_key())
             self._before.update(found)
         return {key for n in focus for key in self._before.get(n, ())}
@@ -779,7 +789,8 @@ class Validator:
         try:
             self._cache_file.parent.mkdir(parents=True, exist_ok=True)
             partial = self._cache_file.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps({str(n): [list(k) for k in keys] for n, keys in self._before.items()}))
+            partial.write_text(json.dumps({str(n): [list(k) for k in keys] for n, keys in self._before.items()
+                                           if isinstance(n, URIRef)}))  # what a file can name again
             os.replace(partial, self._cache_file)
             self._stored = len(self._before)
         except OSError:
@@ -787,34 +798,109 @@ class Validator:
 
     # -- method E and its reference --
 
-    def _validate_focused(self, data: Graph, focus: list) -> list[Finding]:
-        if not focus:
-            return []
+    def _validate_focused(self, data: Graph) -> tuple[list[Finding], list] | None:
+        """The submission added to the graph in place; every node it can affect (see
+        :mod:`bpkg.reach`: nodes it makes targets, and nodes whose shapes read what it adds)
+        checked against the shapes that target it; the submission taken out again. Returns
+        the results and the nodes checked, or None when the affected nodes cannot be bounded."""
         added = [t for t in data if t not in self._data]
         try:
             for t in added:
                 self._data.add(t)
-            return self._run(self._data, focus)
+            nodes = self._checker()[2].affected(self._data, added)
+            if nodes is None:
+                return None
+            nodes = sorted(nodes, key=_node_order)
+            return self._run_on(self._data, nodes), nodes
         finally:
             for t in added:
                 self._data.remove(t)
 
-    def _validate_full(self, data: Graph, focus: set) -> list[Finding]:
+    def _validate_full(self, data: Graph) -> list[Finding]:
+        """The reference: every shape on a full copy of graph + submission, less every result
+        the graph has without it. Also the answer when the shapes' reach cannot be bounded."""
         union = _PreparedQueryGraph()
-        for t in self._data:  # the reference method: a full copy, on purpose
+        for t in self._data:  # a full copy, on purpose
             union.add(t)
         for t in data:
             union.add(t)
-        return [r for r in self._run(union, None) if r.focus in focus]
+        before = {r.baseline_key() for r in self._bundled_report().results}
+        return [r for r in self._run(union) if r.baseline_key() not in before]
 
-    def _run(self, data: Graph, focus: list | None) -> list[Finding]:
+    def _run(self, data: Graph) -> list[Finding]:
+        """pySHACL on every target of every shape."""
         import pyshacl  # here, not at the top: every `bpkg` command and the server import this module
 
         conforms, report, text = pyshacl.validate(
             data, shacl_graph=self.shapes, inference="none", inplace=True, advanced=False,
-            allow_warnings=True, allow_infos=True, focus_nodes=_focus_for_pyshacl(focus), do_owl_imports=False)
+            allow_warnings=True, allow_infos=True, do_owl_imports=False)
         if not isinstance(report, Graph):
             raise RuntimeError(f"pySHACL could not run the shapes: {text}")
+        return self._results(report)
+
+    def _checker(self):
+        """pySHACL's validator over our data and shapes (shapes parsed once), the shapes that
+        have targets with their target declarations, and the reach of those shapes (None
+        where it cannot be bounded: then every check is a full one)."""
+        if self._pyshacl is None:
+            import pyshacl
+            from pyshacl.graph_abstraction import DataGraph
+
+            checker = pyshacl.Validator(DataGraph.from_rdflib(self._data), shacl_graph=self.shapes, options={
+                "inference": "none", "inplace": True, "allow_warnings": True, "allow_infos": True})
+            declared = [(shape, tuple(frozenset(t) for t in shape.target())) for shape in checker.shacl_graph.shapes]
+            targeted = [(shape, targets) for shape, targets in declared if any(targets)]
+            self._pyshacl = (checker, targeted, self._reach(targeted))
+        return self._pyshacl
+
+    def _reach(self, targeted):
+        """The reach of the shapes (:mod:`bpkg.reach`), kept in the cache folder by the shapes'
+        digest and the code that made it; None when it cannot be bounded."""
+        from .reach import Reach, Unbounded
+
+        code = _judge()
+        kept = user_cache_dir() / f"reach-{self._shapes_digest}-{code}.json" if code else None
+        try:
+            return Reach.from_json(kept.read_text(encoding="utf-8"))
+        except (AttributeError, OSError, ValueError, TypeError, KeyError):
+            pass  # not there yet (or no cache): analyse the shapes
+        try:
+            reach = Reach(self.shapes, [(shape.node, targets) for shape, targets in targeted])
+        except Unbounded:
+            return None
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(reach.to_json(), encoding="utf-8")
+            os.replace(partial, kept)
+        except (AttributeError, OSError):
+            pass
+        return reach
+
+    def _run_on(self, data: Graph, nodes: list) -> list[Finding]:
+        """Each shape on those of ``nodes`` it targets in ``data``, by pySHACL's own
+        ``Shape.validate`` as its validator runs it. Not pySHACL's ``focus_nodes`` option:
+        under it a nested shape (``sh:node``, ``sh:or``, ``sh:qualifiedValueShape``) passes
+        on every value that is not itself a focus node (a literal, a published node); nor
+        ``use_shapes``: it applies every shape to every focus node, targeted or not, and
+        skips the named shapes that ``sh:node`` refers to."""
+        if not nodes:
+            return []
+        from pyshacl.graph_abstraction import DataGraph
+
+        from .reach import is_target
+
+        checker, targeted, _ = self._checker()
+        executor = checker.make_executor()
+        graph = DataGraph.from_rdflib(data)  # as pyshacl.validate wraps it
+        types: dict = {}
+        conforms, found = True, []
+        for shape, targets in targeted:
+            focus = [n for n in nodes if is_target(data, targets, n, types)]
+            if focus:
+                ok, reports = shape.validate(executor, graph, focus=focus)
+                conforms, found = conforms and ok, found + reports
+        report, _ = checker.create_validation_report(checker.shacl_graph, conforms, found)
         return self._results(report)
 
     # -- turning pySHACL's report into Results --

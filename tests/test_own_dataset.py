@@ -110,5 +110,7 @@ def test_a_validator_baseline_is_per_node(tmp_path, monkeypatch):
     submission = validation.parse_submission((ROOT / "examples" / "project.ttl").read_bytes(), filename="p.ttl")
     validator.validate_submission(submission)
     learnt = validator.baseline_since(known)
-    assert URIRef("https://w3id.org/bpkg/id/state/AF") in learnt  # named by the project
-    assert len(learnt) < 50  # only the nodes the submission names, never the whole graph
+    assert URIRef("https://w3id.org/bpkg/id/project/example-labour-mobility") in learnt  # made a target by it
+    # only the nodes the submission can affect, never the whole graph: state:AF, a target
+    # country it names, is not one (no shape reads bp:targetCountry from the state's side)
+    assert URIRef("https://w3id.org/bpkg/id/state/AF") not in learnt and len(learnt) < 50

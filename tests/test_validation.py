@@ -76,11 +76,94 @@ project:ctx a bp:Project ; skos:prefLabel "Context"@en ;
     assert gcm24.value == URIRef("https://w3id.org/bpkg/id/gcm-objective/24") and gcm24.line == 11
 
 
-@pytest.mark.parametrize("example", VALID + INVALID, ids=lambda p: p.stem)
+def full_keys(report):
+    """Everything a result says: focus node, path, value, constraint component, shape, severity, message."""
+    return sorted(repr(r.baseline_key() + (r.severity,)) for r in report.results)
+
+
+EVERY_EXAMPLE = sorted(EXAMPLES.glob("*.ttl")) + sorted((EXAMPLES / "guard").glob("*.ttl"))
+
+
+@pytest.mark.parametrize("example", EVERY_EXAMPLE, ids=lambda p: p.relative_to(EXAMPLES).with_suffix("").as_posix())
 def test_focused_validation_equals_full_revalidation(kg, example):
+    """The check of a submission (only the nodes it can affect) reports exactly what a full
+    validation of graph + submission reports beyond the graph's own results."""
     focused = validation.validate(kg, example.read_bytes(), filename=example.name)
     full = validation.validate(kg, example.read_bytes(), filename=example.name, method="full")
-    assert keys(focused) == keys(full)
+    assert full_keys(focused) == full_keys(full)
+    assert [r.line for r in sorted(focused.results, key=repr)] == [r.line for r in sorted(full.results, key=repr)]
+
+
+# -- nodes a submission does not mention ------------------------------------------------
+
+NOT_MENTIONED = {
+    # a sequence path through an inverse one (bp:isoAlpha2/^bp:isoAlpha2): state:AF now shares its code
+    "inverse path": ("""PREFIX bp: <https://w3id.org/bpkg/ontology#>
+PREFIX state: <https://w3id.org/bpkg/id/state/>
+state:QQ bp:isoAlpha2 "AF" .
+""", "https://w3id.org/bpkg/id/state/AF", "bp:isoAlpha2/^bp:isoAlpha2"),
+    # a SHACL-SPARQL constraint joining two states through their authority link
+    "SPARQL join": ("""PREFIX owl: <http://www.w3.org/2002/07/owl#>
+PREFIX state: <https://w3id.org/bpkg/id/state/>
+state:QQ a <https://w3id.org/bpkg/ontology#State> ; owl:sameAs <http://www.wikidata.org/entity/Q889> .
+""", "https://w3id.org/bpkg/id/state/AF", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_MENTIONED))
+def test_a_node_the_submission_does_not_mention_is_still_checked(kg, case):
+    text, node, path = NOT_MENTIONED[case]
+    report = validation.validate(kg, text, fmt=formats.syntax("turtle"))
+    assert node not in text and any(str(r.focus) == node and r.path_text == path and r.severity == "Violation"
+                                     for r in report.results), report.to_text()
+    full = validation.validate(kg, text, fmt=formats.syntax("turtle"), method="full")
+    assert full_keys(report) == full_keys(full)
+
+
+CLASS_SHAPES = """PREFIX bp: <https://w3id.org/bpkg/ontology#>
+PREFIX sh: <http://www.w3.org/ns/shacl#>
+<urn:x:CountryNotRegion> a sh:NodeShape ; sh:targetClass bp:Project ;
+    sh:property [ sh:path bp:targetCountry ; sh:not [ sh:class bp:Region ] ;
+                  sh:message "A target country is not a region."@en ] .
+"""
+
+
+def test_a_new_type_is_checked_where_the_shapes_read_it(kg, tmp_path):
+    """Typing state:AF as a region breaks every published project that targets it: the
+    submission names none of them; the shapes' sh:class reaches them through bp:targetCountry."""
+    (tmp_path / "shapes.ttl").write_text(CLASS_SHAPES)
+    text = "<https://w3id.org/bpkg/id/state/AF> a <https://w3id.org/bpkg/ontology#Region> ."
+    report = validation.validate(kg, text, fmt=formats.syntax("turtle"), shapes_dir=tmp_path)
+    projects = {str(r.focus) for r in report.results if str(r.node_shape) == "urn:x:CountryNotRegion"}
+    assert len(projects) > 1 and all(p.startswith("https://w3id.org/bpkg/id/project/") for p in projects), report.to_text()
+    full = validation.validate(kg, text, fmt=formats.syntax("turtle"), shapes_dir=tmp_path, method="full")
+    assert full_keys(report) == full_keys(full)
+
+
+def test_shapes_whose_reach_cannot_be_bounded_get_the_full_check(kg, tmp_path):
+    """A SPARQL pattern not joined to $this can read any triple: every check is then a full one."""
+    (tmp_path / "shapes.ttl").write_text("""PREFIX sh: <http://www.w3.org/ns/shacl#>
+<urn:x:NoTwins> a sh:NodeShape ; sh:targetClass <https://w3id.org/bpkg/ontology#State> ;
+    sh:sparql [ sh:message "Somewhere a project is called Twin."@en ; sh:select \"\"\"
+        SELECT $this WHERE { ?p <http://www.w3.org/2004/02/skos/core#prefLabel> "Twin"@en }\"\"\" ] .
+""")
+    assert validation.validator_for(kg, tmp_path)._checker()[2] is None
+    text = '<https://w3id.org/bpkg/id/project/x> <http://www.w3.org/2004/02/skos/core#prefLabel> "Twin"@en .'
+    report = validation.validate(kg, text, fmt=formats.syntax("turtle"), shapes_dir=tmp_path)
+    assert "https://w3id.org/bpkg/id/state/AF" in {str(r.focus) for r in report.results}
+
+
+@pytest.mark.parametrize("triples,path", [
+    ('skos:prefLabel "Projet sans nom anglais"@fr', "skos:prefLabel"),  # sh:qualifiedValueShape on a literal
+    ('skos:prefLabel "Dated"@en ; schema:startDate "2019"', "schema:startDate"),  # sh:or on a literal
+])
+def test_nested_shapes_judge_literal_values(kg, triples, path):
+    """pySHACL's focus_nodes option lets a nested shape pass on any value that is not a focus
+    node (every literal): the check does not use it."""
+    text = PREFIXES + f"project:nested a bp:Project ; {triples} ; prov:wasDerivedFrom document:budapestprocess-org-projects ."
+    report = validation.validate(kg, text, fmt=formats.syntax("turtle"))
+    assert any(r.path_text == path and r.severity == "Violation" for r in report.results), report.to_text()
+    assert not report.conforms
 
 
 # -- every RDF syntax --------------------------------------------------------------
@@ -346,21 +429,6 @@ def test_iris_of_every_scheme_validate_like_the_full_run(kg, iri):
     full = validation.validate(kg, doc.encode(), filename="x.ttl", method="full")
     assert keys(focused) == keys(full)
     assert any(str(r.focus) == iri for r in focused.results)  # the odd IRI was itself a focus node
-
-
-def test_pyshacl_upstream_still_reads_other_schemes_as_curies():
-    """Pins the upstream behaviour the workaround in validation.py exists for: when this test
-    fails, pySHACL takes IRIs as IRIs and ``_FocusIri`` can be deleted."""
-    import pyshacl
-
-    data = Graph().parse(data="<mailto:a@example.org> a <urn:C> .", format="turtle")
-    shapes = Graph().parse(data="@prefix sh: <http://www.w3.org/ns/shacl#> . "
-                                "<urn:S> a sh:NodeShape ; sh:targetClass <urn:C> ; sh:closed true .", format="turtle")
-    with pytest.raises(TypeError):
-        pyshacl.validate(data, shacl_graph=shapes, focus_nodes=[URIRef("mailto:a@example.org")])
-    conforms, _, _ = pyshacl.validate(data, shacl_graph=shapes, focus_nodes=validation._focus_for_pyshacl(
-        [URIRef("mailto:a@example.org")]))
-    assert conforms is False  # the closed shape finds rdf:type: the node was validated, as the IRI it is
 
 
 def test_http_other_schemes_are_a_report_not_a_500(client):
