@@ -113,3 +113,32 @@ def test_projects_by_gcm_objective_agree_on_mixed_links():
     ]
     assert oxigraph == expected
     assert rdflib == expected
+
+
+# A membership with two documents and one with none: the second gave sources "" on rdflib
+# and no value on Oxigraph while the query grouped an unbound source.
+MEMBERSHIP_SOURCES = sparql_prologue(["org", "prov", "role", "skos"]) + """
+PREFIX ex: <https://example.org/>
+ex:sourced a org:Membership ; org:role role:chair ; org:member ex:a ; org:organization ex:body ;
+    prov:wasDerivedFrom <https://example.org/doc/2>, <https://example.org/doc/1> .
+ex:unsourced a org:Membership ; org:role role:chair ; org:member ex:b ; org:organization ex:body .
+ex:a skos:prefLabel "A"@en .
+ex:b skos:prefLabel "B"@en .
+ex:body skos:prefLabel "Body"@en .
+"""
+
+
+def test_role_holders_agree_on_a_membership_without_sources():
+    text = Q.bound_text(LIBRARY["role-holders"], {"role": "role:chair"})
+    store = ox.Store()
+    store.load(MEMBERSHIP_SOURCES.encode(), format=ox.RdfFormat.TURTLE)
+    oxigraph = [tuple(_ox(row[c]) for c in ("membership", "sources")) for row in store.query(text)]
+    rdflib = [tuple(_rdflib(row[c]) for c in ("membership", "sources"))
+              for row in Graph().parse(data=MEMBERSHIP_SOURCES, format="turtle").query(text)]
+    expected = [  # undated: by body, then member
+        (("iri", "https://example.org/sourced"),
+         ("literal", "https://example.org/doc/1; https://example.org/doc/2", "", XSD_STRING)),
+        (("iri", "https://example.org/unsourced"), None),
+    ]
+    assert oxigraph == expected
+    assert rdflib == expected
