@@ -87,8 +87,8 @@ def supervise(start_front, processes: int, on_stop) -> int:
             finally:
                 sys.stderr.flush()
                 os._exit(1)
+        fronts[pid] = index  # before a pending stop signal is delivered here: the new front gets it too
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        fronts[pid] = index
 
     def stop(signum, _frame) -> None:
         if not stopping:
