@@ -737,7 +737,7 @@ class Validator:
                        path_text=curie(str(path)), value=value)
                 for focus, path, value, message, shape in self._guard.check(data, owner)]
         with self._lock:
-            focused = self._validate_focused(data) if method != "full" and self._checker()[2] else None
+            focused = self._validate_focused(data) if method != "full" and self._checker()[2] is not None else None
             if focused is None:
                 results = self._validate_full(data)
             else:

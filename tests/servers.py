@@ -62,6 +62,30 @@ def stop_server(proc, grace: float = 10) -> None:
         proc.wait(timeout=10)
 
 
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` forked (from any of its threads) that are still running, in PID order."""
+    found = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found |= {int(p) for p in f.read().split()}
+    return sorted(found)
+
+
+def get_from(base: str, source: str, path: str, headers: dict | None = None, timeout: float = 60) -> tuple[int, bytes]:
+    """One GET on a connection of its own, from ``source`` (a loopback address: a client of its own)."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (front processes, query workers, however the server arranges them)."""
     parents = {}

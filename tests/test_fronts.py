@@ -6,7 +6,6 @@ connections."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import threading
@@ -19,7 +18,7 @@ import requests
 
 from bpkg.sparql import Limits, SparqlError
 from conftest import ROOT, bpkg_cli, start_server, stop_server
-from servers import descendants
+from servers import children, descendants, get_from
 
 SUBMITTER = "submitter-token-for-the-tests-01"
 CURATOR = "curator-token-for-the-tests-0001"
@@ -35,15 +34,10 @@ def two_fronts(tmp_path_factory):
     stop_server(proc)
 
 
-def _fronts(supervisor: int) -> list[int]:
-    with open(f"/proc/{supervisor}/task/{supervisor}/children") as f:
-        return [int(p) for p in f.read().split()]
-
-
 @contextmanager
 def only(front: int, supervisor: int):
     """Only ``front`` accepts connections meanwhile: the others are stopped (SIGSTOP)."""
-    others = [pid for pid in _fronts(supervisor) if pid != front]
+    others = [pid for pid in children(supervisor) if pid != front]
     for pid in others:
         os.kill(pid, signal.SIGSTOP)
     try:
@@ -54,15 +48,8 @@ def only(front: int, supervisor: int):
 
 
 def _get(base: str, path: str, source: str = "127.0.0.1", headers: dict | None = None) -> tuple[int, str]:
-    """One request on a connection of its own (from ``source``, a loopback address)."""
-    parts = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60, source_address=(source, 0))
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
+    status, body = get_from(base, source, path, headers)
+    return status, body.decode()
 
 
 def _ask(base: str, query: str) -> str:
@@ -76,7 +63,7 @@ def test_every_front_answers_on_the_one_port(two_fronts):
     """Each front alone answers every request: both accept on the same socket, and either
     can serve the site."""
     base, proc = two_fronts
-    fronts = _fronts(proc.pid)
+    fronts = children(proc.pid)
     assert len(fronts) == 2
     for front in fronts:
         with only(front, proc.pid):
@@ -86,7 +73,7 @@ def test_every_front_answers_on_the_one_port(two_fronts):
 
 def test_a_submission_accepted_through_one_front_is_served_by_the_other_at_once(two_fronts):
     base, proc = two_fronts
-    first, second = _fronts(proc.pid)
+    first, second = children(proc.pid)
     known = f"ASK {{ <{PROJECT}> ?p ?o }}"
     curator = {"Authorization": f"Bearer {CURATOR}"}
     with only(second, proc.pid):
@@ -112,11 +99,11 @@ def test_wrong_tokens_are_counted_across_fronts(two_fronts):
     wrong = {"Authorization": "Bearer not-a-token-of-this-server-0000"}
     allowed = 10  # AUTH_FAILURES, the default
     statuses = []
-    for front in _fronts(proc.pid):  # half the wrong tokens to each front
+    for front in children(proc.pid):  # half the wrong tokens to each front
         with only(front, proc.pid):
             statuses += [_get(base, "/submissions", source="127.0.0.7", headers=wrong)[0] for _ in range(allowed // 2)]
     assert statuses == [403] * allowed
-    for front in _fronts(proc.pid):  # then each front refuses the address
+    for front in children(proc.pid):  # then each front refuses the address
         with only(front, proc.pid):
             assert _get(base, "/submissions", source="127.0.0.7", headers=wrong)[0] == 429
 
@@ -153,13 +140,13 @@ def test_the_long_lane_holds_for_the_whole_server(two_fronts):
 
 def test_a_front_that_dies_is_replaced(two_fronts):
     base, proc = two_fronts
-    victim = _fronts(proc.pid)[0]
+    victim = children(proc.pid)[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (victim in _fronts(proc.pid) or len(_fronts(proc.pid)) < 2):
+    while time.monotonic() < deadline and (victim in children(proc.pid) or len(children(proc.pid)) < 2):
         time.sleep(0.1)
-    assert victim not in _fronts(proc.pid) and len(_fronts(proc.pid)) == 2
-    for front in _fronts(proc.pid):  # the new one serves like the other
+    assert victim not in children(proc.pid) and len(children(proc.pid)) == 2
+    for front in children(proc.pid):  # the new one serves like the other
         with only(front, proc.pid):
             assert '"boolean": true' in _ask(base, "ASK {}")
 

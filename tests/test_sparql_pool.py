@@ -14,6 +14,7 @@ import time
 import pytest
 
 from bpkg.sparql import Limits, Request, SparqlError, Target, WorkerPool, execute
+from servers import children
 
 ASK = Request(query="ASK { ?s ?p ?o }", format="json")
 # 6,500^4 solutions counted one at a time: no machine finishes it within the default deadline.
@@ -156,14 +157,6 @@ def test_workers_have_no_network_even_if_the_gate_were_bypassed(kg, monkeypatch)
         server.server_close()
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            found |= {int(p) for p in f.read().split()}
-    return found
-
-
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_workers_do_not_outlive_the_server(stop):
     """``bpkg serve`` forks its workers at start; however the server ends, they end too
@@ -174,7 +167,7 @@ def test_workers_do_not_outlive_the_server(stop):
     base, proc = start_server()
     try:
         assert requests.get(base + "/sparql", params={"query": "ASK {}"}, timeout=10).status_code == 200
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         assert len(workers) >= 1
     finally:
         os.kill(proc.pid, stop)

@@ -142,7 +142,6 @@ class Admission:
     def long(self) -> int:
         return len(self.long_lane)
 
-
     @contextmanager
     def slot(self, client: str):
         """Hold a quick-lane slot for one query; yields a ``go_long`` callable for the pool."""

@@ -23,6 +23,7 @@ import secrets
 import threading
 import time
 import urllib.parse
+import zlib
 from collections import defaultdict, deque
 
 from flask import Flask, Response, current_app, g, request
@@ -177,8 +178,6 @@ class SharedAuthFailures:
         self._times = context.RawArray("d", self.buckets * self.limit)  # monotonic seconds, 0 = none
 
     def _row(self, client: str) -> int:
-        import zlib
-
         return zlib.crc32(client.encode()) % self.buckets * self.limit
 
     def _recent(self, row: int, window: float, now: float) -> list[float]:

@@ -137,7 +137,7 @@ def cmd_serve(args) -> int:
         from . import fronts
 
         supervisor = os.getpid()
-        return fronts.supervise(lambda index: _front(app, args, server, supervisor), processes,
+        return fronts.supervise(lambda: _front(app, args, server, supervisor), processes,
                                 on_stop=server.close)
     return serve_until_signal(server, args.grace)
 
@@ -148,7 +148,7 @@ def processes_to_run(config, args) -> int | str:
     try:
         processes = 1 if value is None else int(value)
     except (TypeError, ValueError):
-        return f"--processes / BPKG_PROCESSES must be a whole number, not {config.get('PROCESSES')!r}"
+        return f"--processes / BPKG_PROCESSES must be a whole number, not {value!r}"
     if not 1 <= processes <= 256:
         return f"--processes / BPKG_PROCESSES must be from 1 to 256, not {processes}"
     if processes > 1 and args.dev:

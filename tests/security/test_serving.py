@@ -9,7 +9,6 @@ test waits until the server's long lane is full (its query processes at nice 19)
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
@@ -25,6 +24,7 @@ import requests
 
 from bpkg.sparql import Limits, Request, SparqlError, Target, decide, execute, run_isolated
 from conftest import start_server, stop_server
+from servers import get_from
 
 from .conftest import assert_clear_refusal
 from .test_faults import descendants
@@ -125,17 +125,6 @@ def test_a_worker_that_cannot_drop_its_network_refuses_to_run(monkeypatch):
 
 # -- 2. fair admission, measured with runaways provably running -------------------------------
 
-def _get_from(base: str, source: str, path: str, timeout: float = 30) -> tuple[int, bytes]:
-    parts = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout, source_address=(source, 0))
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
 def _niced(server_pid: int) -> list[int]:
     found = []
     for pid in descendants(server_pid):
@@ -186,7 +175,7 @@ def test_runaways_never_slow_cheap_queries_pages_or_cached_answers(default_serve
     answers: list[int] = []
     sources = [f"127.0.0.{2 + i}" for i in range(runaways)]  # every runaway its own client
     threads = [threading.Thread(target=lambda s=s: answers.append(
-        _get_from(base, s, "/sparql?" + urllib.parse.urlencode({"query": RUNAWAY}))[0]), daemon=True)
+        get_from(base, s, "/sparql?" + urllib.parse.urlencode({"query": RUNAWAY}), timeout=30)[0]), daemon=True)
         for s in sources]
     for t in threads:
         t.start()
