@@ -28,11 +28,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import peers  # noqa: E402
+import timeline as timeline_md  # noqa: E402
 ROOT = HERE.parent
 OUT = HERE / "out"
 PAGE = ROOT / "docs" / "benchmarks.md"
 SEPARATE = "\n## Measured separately\n"
 ENGINES_JSON, HTTP_JSON, MACHINE_JSON = OUT / "engines.json", OUT / "http.json", OUT / "machine.json"
+TIMELINE_JSON = OUT / "timeline.json"
 TARGETS = {"http_p50_vs_oxigraph": 1.5, "vs_rdflib_endpoint": 10.0, "engine_vs_native_at_largest": 1.3, "cold_start_s": 2.0}
 
 
@@ -95,7 +97,7 @@ def same_text(q: dict) -> str:
     return f"yes ({notes})" if notes else "yes"
 
 
-def render(m: dict, engines: dict | None, http: dict | None) -> str:
+def render(m: dict, engines: dict | None, http: dict | None, timeline: dict | None = None) -> str:
     v = m["versions"]
     lines = ["# Benchmarks", "",
              "Made by `python bench/run_all.py` (figures in `bench/out/*.json`). Synthetic data from "
@@ -164,12 +166,12 @@ def render(m: dict, engines: dict | None, http: dict | None) -> str:
         verdicts.append(f"| same results on every engine, every named query | "
                         f"{'all equal' if not mismatches else 'differ: ' + ', '.join(mismatches)}{notes} | "
                         f"{'met' if not mismatches else 'missed'} |")
-    serving_lines, serving_verdicts = render_serving(http) if http else ([], [])
+    serving_lines, serving_verdicts = render_serving(http, timeline) if http else ([], [])
     engine_lines = lines[header_end:]
     return "\n".join(lines[:header_end] + [
         "## Targets", "", "| target | measured | verdict |", "|---|---|---|", *serving_verdicts, *verdicts, "",
         *serving_lines, *engine_lines,
-        "## Why targets are missed, and what would meet them", "", *explanations(engines, http), ""])
+        "## Why targets are missed, and what would meet them", "", *explanations(engines, http, timeline), ""])
 
 
 def _verdict(ok: bool | None, how: str = "") -> str:
@@ -179,7 +181,7 @@ def _verdict(ok: bool | None, how: str = "") -> str:
 OURS_LABELS = {"ours": "", "ours-2p": ", `bpkg serve --processes 2`"}  # bench_http.OURS, as the targets table says it
 
 
-def render_serving(http: dict) -> tuple[list[str], list[str]]:
+def render_serving(http: dict, timeline: dict | None = None) -> tuple[list[str], list[str]]:
     """The serving sections (bench/bench_http.py) and their rows of the targets table."""
     verdicts, lines = [], []
     for size, r in http["sizes"].items():
@@ -262,6 +264,8 @@ def render_serving(http: dict) -> tuple[list[str], list[str]]:
                          f"{cpu.get('client', '–')} µs | {st.get('engine', 0):.0f} µs | {st.get('query process job', 0):.0f} µs | "
                          f"{st.get('through a pooled worker', 0):.0f} µs | {st.get('server logic + worker', 0):.0f} µs | "
                          f"{o['c1']['p50_ms'] * 1000:.0f} µs |")
+        if size == "bundled" and timeline:
+            lines += ["", *timeline_md.as_markdown(timeline)]
         mem = r["memory"]
         lines += ["", "#### Memory (all processes of each server; `bench_memory.server_memory`)", "",
                   "| server | moment | processes | PSS | USS | RSS (sum) |", "|---|---|---:|---:|---:|---:|"]
@@ -306,7 +310,7 @@ def serving_explanations(http: dict) -> list[str]:
     return out
 
 
-def explanations(engines: dict | None, http: dict | None) -> list[str]:
+def explanations(engines: dict | None, http: dict | None, timeline: dict | None = None) -> list[str]:
     """The causes, with this run's own numbers."""
     out = []
     if engines:
@@ -339,6 +343,9 @@ def explanations(engines: dict | None, http: dict | None) -> list[str]:
                    "the rdflib baseline. The web server avoids the per-query fork with its pre-forked worker pool.")
     if http:
         out += serving_explanations(http)
+    floor = timeline_md.floor_argument(timeline) if timeline else None
+    if floor:
+        out.append(floor)
     return out
 
 
@@ -366,12 +373,15 @@ def main(argv: list[str] | None = None) -> int:
         run([py, str(HERE / "bench_http.py"), *(["--quick"] if args.quick else
                                                  ["--sizes", "bundled", *(["2m"] if args.include_2m else [])]),
              "--json", str(HTTP_JSON)], 3600)
+        run([py, str(HERE / "timeline.py"), *(["--requests", "500"] if args.quick else []), "--json", str(TIMELINE_JSON)],
+            600)
     load = lambda p: json.loads(p.read_text()) if p.is_file() else None  # noqa: E731
     m = load(MACHINE_JSON) or machine(args.rdflib_endpoint_python)
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     # Figures measured by the other bench/ scripts are kept, below SEPARATE.
     kept = PAGE.read_text(encoding="utf-8").partition(SEPARATE)[1:] if PAGE.is_file() else ("", "")
-    PAGE.write_text(render(m, load(ENGINES_JSON), load(HTTP_JSON)) + "".join(kept), encoding="utf-8")
+    PAGE.write_text(render(m, load(ENGINES_JSON), load(HTTP_JSON), load(TIMELINE_JSON)) + "".join(kept),
+                    encoding="utf-8")
     print(f"wrote {PAGE}")
     return 0
 
