@@ -33,6 +33,7 @@ Why these choices (measured in ../shared/design/perf_security.md):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -630,6 +631,7 @@ def _conformance_stamp(kg, shapes_dir: Path, cache_dir: Path | None) -> Path | N
     return (cache_dir or user_cache_dir()) / f"conforms-{content_key(kg, shapes_dir)}-{code}"
 
 
+@functools.cache  # the same for the life of the process; a check asks up to three times
 def _judge() -> str | None:
     """A hash of the code that judges: bpkg's, rdflib's and pySHACL's versions, this module
     and the reach analysis (a result it made is kept only for the same code)."""
