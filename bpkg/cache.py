@@ -40,15 +40,18 @@ def cache_key(query: str, bindings: Mapping[str, Any] | None, media_type: str, v
     plain value) and their order does not matter. The query text is used as given: two
     spellings of the same query are two entries, which costs space, never correctness.
     """
-    canonical = json.dumps(
-        [query, sorted((str(k), _term_text(v)) for k, v in (bindings or {}).items()), media_type, version],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    canonical = _CANONICAL.encode(
+        [query, sorted((str(k), _term_text(v)) for k, v in (bindings or {}).items()), media_type, version])
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# json.dumps with options makes a new encoder per call; this one is made once.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _term_text(value: Any) -> str:
+    if type(value) is str:  # most bindings (the protocol's dataset parameters): no n3 to look for
+        return value
     # rdflib's str(Literal) drops datatype and language: use n3() when there is one, so
     # "1" and 1 and "1"@en are three different bindings.
     n3 = getattr(value, "n3", None)
@@ -150,5 +153,5 @@ def _size(value: Any) -> int:
     if isinstance(value, str):
         return len(value.encode("utf-8"))
     if isinstance(value, (tuple, list)):
-        return sum(_size(v) for v in value) or sys.getsizeof(value)
+        return sum(map(_size, value)) or sys.getsizeof(value)
     return sys.getsizeof(value)

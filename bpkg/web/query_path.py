@@ -90,13 +90,15 @@ def _prefers_html(environ) -> bool:
 def _get_request(environ) -> Request | None:
     """A GET or HEAD: the query string read in one pass (strict UTF-8), the rest from the
     environment; the same parameters and refusals as :func:`bpkg.web.sparql.read_operation`."""
+    params: dict[str, list[str]] = {}
     try:
-        pairs = urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="strict")
+        # parse_qsl(keep_blank_values=True, errors="strict"), without its generality (5 µs of 8)
+        for pair in environ.get("QUERY_STRING", "").split("&"):
+            if pair:
+                name, _, value = pair.partition("=")
+                params.setdefault(_unquote_plus(name), []).append(_unquote_plus(value))
     except UnicodeDecodeError:
         raise SparqlError(400, "the query string is not valid UTF-8 (percent-encode UTF-8 bytes only)") from None
-    params: dict[str, list[str]] = {}
-    for name, value in pairs:
-        params.setdefault(name, []).append(value)
     if "update" in params:
         raise SparqlError(400, "an update must be sent with POST, never GET")
     texts = params.get("query")
@@ -107,6 +109,15 @@ def _get_request(environ) -> Request | None:
     return Request(query=texts[0], accept=environ.get("HTTP_ACCEPT"), format=format_parameter(params.get("format", [])),
                    default_graphs=params.get("default-graph-uri", []), named_graphs=params.get("named-graph-uri", []),
                    base_iri=_base_url(environ))
+
+
+def _unquote_plus(text: str) -> str:
+    """urllib.parse.unquote_plus(text, errors="strict"). The same result: unquote decodes
+    each ASCII run alone and keeps the rest; decoding the whole at once joins the same
+    valid pieces, and no piece can complete a broken one (UTF-8 never starts a character
+    with a continuation byte, nor continues a complete one)."""
+    text = text.replace("+", " ")
+    return urllib.parse.unquote_to_bytes(text).decode() if "%" in text else text
 
 
 def _base_url(environ) -> str:
