@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
+import urllib.parse
 import xml.dom.minidom
 
 import pytest
@@ -13,7 +15,7 @@ import requests
 from rdflib import Graph, Literal, URIRef
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
 
-from bpkg.sparql import Limits
+from bpkg.sparql import Limits, SparqlError
 from bpkg.web import create_app
 
 DEFAULTS = Limits()  # the live server runs at the project's default settings
@@ -261,6 +263,58 @@ def test_every_query_answer_carries_the_sites_headers(live_server, how):
         assert r.content == b"" and int(r.headers["Content-Length"]) > 0
     else:
         assert r.json()["boolean"] is True and r.headers["X-BPKG-Dataset-Version"]
+
+
+def _query_string_cases(count: int) -> list[str]:
+    """Query strings built to trip a hand-written reader: escapes valid and broken, in either
+    case, "=" and "+" and "&" everywhere, UTF-8 whole and cut, raw non-ASCII, long runs."""
+    rng = random.Random(20261204)
+    pieces = ["%", "%2", "%3D", "%3d", "%26", "%2B", "%zz", "%C3%A9", "%c3", "%A9", "%E2%82%AC", "%F0%9F%98%80",
+              "%ff", "%00", "=", "==", "+", "&", "&&", "query", "format", "update", " ", "a", "Z09", "é", "\u00e9",
+              "=3D", "=\r\n", "%0D%0A", "_", "?", "#", "%25", "%%", "{", "}"]
+    return [("query=" if rng.random() < 0.7 else "") + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+            for _ in range(count)]
+
+
+def test_a_get_query_string_is_read_as_urllib_reads_it():
+    """The query path reads GET query strings by hand (urllib's parse_qsl and unquote loop in
+    Python over every escape, most of a long query's own cost): the same parameters, and
+    the same refusal of what is not UTF-8, as parse_qsl(keep_blank_values=True, errors="strict")."""
+    from bpkg.web.query_path import _get_request
+
+    for raw in _query_string_cases(20000):
+        try:
+            pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True, errors="strict")
+            expected = {}
+            for name, value in pairs:
+                expected.setdefault(name, []).append(value)
+        except UnicodeDecodeError:
+            expected = "refused"
+        try:
+            req = _get_request({"QUERY_STRING": raw, "HTTP_HOST": "127.0.0.1"})
+            got = "no query" if req is None else req.query
+        except SparqlError as refusal:
+            got = "refused" if "UTF-8" in refusal.message else "refused otherwise"
+        if expected == "refused":
+            assert got == "refused", raw
+        elif "update" in expected:
+            assert got == "refused otherwise", raw
+        elif "query" not in expected:
+            assert got == "no query", raw
+        elif len(expected["query"]) > 1:
+            assert got == "refused otherwise", raw
+        else:
+            assert got == expected["query"][0], raw
+
+
+def test_a_query_with_every_kind_of_escape_is_answered_as_written(live_server):
+    """End to end: "=" sent raw and escaped, lowercase hex, a multi-byte character, "+" as a space."""
+    text = 'SELECT ?x WHERE { BIND("a=b é€ c" AS ?x) FILTER(1 = 1) }'
+    encoded = urllib.parse.quote(text, safe="=").replace("%C3%A9", "%c3%a9").replace("%20", "+")
+    r = requests.get(f"{live_server}/sparql?query={encoded}", headers={"Accept": "application/sparql-results+json"},
+                     timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"]["bindings"][0]["x"]["value"] == "a=b é€ c"
 
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
