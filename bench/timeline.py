@@ -289,7 +289,7 @@ def as_markdown(report: dict) -> list[str]:
         lines.append("| `oxigraph serve`, p50 | the same client and query | " +
                      " | ".join(f"{oxi[q]:.0f} µs" for q in labels) + " |")
     lines += ["", "Floors, measured in the same run with the same client: " +
-              "; ".join(f"{name}: {us:.0f} µs" for name, us in report["floors"].items()) + ".", ""]
+              "; ".join(f"{name}: {us:.0f} µs" for name, us in report["floors"].items()) + "."]
     return lines
 
 
