@@ -183,15 +183,27 @@ def dump_nquads(kg, target: Path) -> Path:
     return target
 
 
+def start_oxigraph(kg) -> Server | None:
+    """``oxigraph serve`` in memory on a free port, loaded with ``kg``'s quads (None: no binary)."""
+    binary = oxigraph_binary()
+    if not binary:
+        return None
+    port = free_port()
+    server = Server("oxigraph", [binary, "serve", "--bind", f"127.0.0.1:{port}", "--union-default-graph"], port, "/query")
+    try:
+        server.wait_ready(60)
+        load_into(RemoteStore.from_url(f"http://127.0.0.1:{port}", timeout=1800), kg, log=lambda *_: None)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def start_peers(kg, size: str, rdflib_python: Path | None, report: dict) -> dict[str, Server]:
     servers = {}
-    binary = oxigraph_binary()
-    if binary:
-        port = free_port()
-        servers["oxigraph"] = Server("oxigraph", [binary, "serve", "--bind", f"127.0.0.1:{port}",
-                                                  "--union-default-graph"], port, "/query")
-        servers["oxigraph"].wait_ready(60)
-        load_into(RemoteStore.from_url(f"http://127.0.0.1:{port}", timeout=1800), kg, log=lambda *_: None)
+    oxigraph = start_oxigraph(kg)
+    if oxigraph:
+        servers["oxigraph"] = oxigraph
     else:
         report["skipped"].append("oxigraph: no binary (python bench/peers.py installs it)")
     if size != "bundled":

@@ -251,22 +251,14 @@ def measure(query_labels: list[str], requests: int) -> dict:
         bare.stop()
     report["floors"]["two processes, a socketpair round trip"] = ping_pong_us()
 
-    binary = bench_http.oxigraph_binary()
-    if binary:
-        from bpkg.remote import RemoteStore, load_into
-
-        port = free_port()
-        peer = bench_http.Server("oxigraph", [binary, "serve", "--bind", f"127.0.0.1:{port}", "--union-default-graph"],
-                                 port, "/query")
+    peer = bench_http.start_oxigraph(bpkg.load())
+    report["oxigraph_p50_us"] = None
+    if peer:
         try:
-            peer.wait_ready(60)
-            load_into(RemoteStore.from_url(f"http://127.0.0.1:{port}", timeout=600), bpkg.load(), log=lambda *_: None)
-            report["oxigraph_p50_us"] = {label: p50_us(sequential(port, "/query", text, requests), warm_up)
+            report["oxigraph_p50_us"] = {label: p50_us(sequential(peer.port, "/query", text, requests), warm_up)
                                          for label, text in chosen}
         finally:
             peer.stop()
-    else:
-        report["oxigraph_p50_us"] = None
     return report
 
 
