@@ -2,7 +2,7 @@
 
 setuptools builds the ``bpkg`` package as usual; then this ``build_py`` adds ``bpkg/data/``:
 - the top-level folders named in ``bpkg/data_files.py`` (``ontology/``, ``kg/``, ``shapes/``,
-  ``queries/``, ``examples/``), copied as they are: they stay the single source;
+  ``queries/``, ``examples/``, ``docs/``), copied as they are: they stay the single source;
 - the browser assets: each npm package of ``NPM_FILES`` at the version package-lock.json
   pins, fetched by ``npm pack`` from the registry npm is configured for, checked against
   the lock file's integrity hash, and only the listed files taken out of it (with the

@@ -1,7 +1,7 @@
 """Where bpkg finds the files it reads at run time: the one module that knows.
 
 The ontology, the graph, the shapes, the named queries and the examples live in the
-top-level folders ``ontology/``, ``kg/``, ``shapes/``, ``queries/`` and ``examples/`` of
+top-level folders ``ontology/``, ``kg/``, ``shapes/``, ``queries/``, ``examples/`` and ``docs/`` of
 the source tree, their single source. The browser assets (YASGUI, Vega, the world
 geometry) come from the npm registry, pinned by ``package-lock.json``.
 
@@ -35,7 +35,7 @@ NPM_FILES = {
     "world-atlas": ("countries-50m.json",),
 }
 # The top-level folders of the source tree that the wheel carries as they are.
-DATA_FOLDERS = ("ontology", "kg", "shapes", "queries", "examples")
+DATA_FOLDERS = ("ontology", "kg", "shapes", "queries", "examples", "docs")  # docs: the /guide page reads docs/querying.md
 PACKAGED = "data"  # bpkg/data/ in the wheel
 
 

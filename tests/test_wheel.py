@@ -149,6 +149,18 @@ def test_service_description_names_the_release(served):
     assert Literal(bpkg.__version__) in set(sd.objects(None, OWL.versionInfo))
 
 
+def test_every_page_the_site_header_links_to_is_served(served):
+    """The installed site, not only its home page: every link of the header and footer
+    answers (the query guide once failed with 500 from a wheel that lacked docs/querying.md)."""
+    home = requests.get(served + "/", timeout=30)
+    assert home.status_code == 200
+    links = {"/sparql", "/queries", "/guide", "/explore", "/validate", "/ontology", "/shapes", "/dumps/"}
+    assert all(f'href="{link}"' in home.text for link in links), "the header changed: update this list"
+    for link in sorted(links):
+        r = requests.get(served + link, timeout=30, headers={"Accept": "text/html"})
+        assert r.status_code == 200, f"{link}: {r.status_code}"
+
+
 def _console_problems(browser, levels=("SEVERE",)) -> list[dict]:
     # The site has no favicon; Chromium asks for one on its first page of an origin.
     return [e for e in browser.get_log("browser") if e["level"] in levels and "/favicon.ico " not in e["message"]]
