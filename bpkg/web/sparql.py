@@ -232,7 +232,7 @@ def _cors(response: Response) -> Response:
 
 # -- reading a protocol request (a Flask or a plain werkzeug request) ---------------------
 
-def _one(values: list[str], name: str) -> str | None:
+def one_value(values: list[str], name: str) -> str | None:
     if len(values) > 1:
         raise SparqlError(400, f"send exactly one '{name}' parameter, not {len(values)}")
     return values[0] if values else None
@@ -253,11 +253,11 @@ def read_operation(req) -> tuple[str | None, str | None]:
     if req.method in ("GET", "HEAD"):  # HEAD: the same answer without its body
         if req.args.getlist("update"):
             raise SparqlError(400, "an update must be sent with POST, never GET")
-        return ("query", _one(req.args.getlist("query"), "query")) if "query" in req.args else (None, None)
+        return ("query", one_value(req.args.getlist("query"), "query")) if "query" in req.args else (None, None)
     kind = req.mimetype
     if kind == "application/x-www-form-urlencoded":
-        query = _one(req.form.getlist("query"), "query")
-        update = _one(req.form.getlist("update"), "update")
+        query = one_value(req.form.getlist("query"), "query")
+        update = one_value(req.form.getlist("update"), "update")
         if query is not None and update is not None:
             raise SparqlError(400, "send either 'query' or 'update', not both")
         if query is None and update is None:
