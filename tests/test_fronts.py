@@ -172,7 +172,7 @@ def test_nothing_outlives_the_server(stop):
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--processes", "0"], "from 1 to 256"),
+    (["--processes", "-1"], "from 1 to 256"),
     (["--processes", "2", "--dev"], "--dev"),
     (["--processes", "2", "--update-sandbox"], "--update-sandbox"),
 ])
@@ -182,23 +182,21 @@ def test_impossible_process_counts_are_refused(args, says):
 
 
 def test_a_dead_front_s_place_in_the_long_lane_is_free_again():
-    from bpkg.sparql.admission import SharedLongLane
+    from bpkg.sparql.admission import LongLane
 
     limits = Limits()
-    lane = SharedLongLane(limits)
+    lane = LongLane(limits)
     pid = os.fork()
     if pid == 0:  # a front that takes places and is killed before it leaves them
         lane.enter("10.0.0.1")
         lane.enter("10.0.0.2")
         os._exit(0)
     os.waitpid(pid, 0)
-    clients = [f"10.0.1.{i}" for i in range(limits.max_long)]
-    for client in clients:
-        lane.enter(client)
+    places = [lane.enter(f"10.0.1.{i}") for i in range(limits.max_long)]
     assert len(lane) == limits.max_long
     with pytest.raises(SparqlError) as full:
         lane.enter("10.0.2.1")
     assert full.value.status == 503
-    for client in clients:
-        lane.leave(client)
+    for place in places:
+        lane.leave(place)
     assert len(lane) == 0
