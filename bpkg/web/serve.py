@@ -11,7 +11,7 @@ only run the application. What waitress leaves open is bounded here:
 * a connection idle for ``--idle-timeout`` s (10) is closed; a request whose headers
   have not all arrived ``HEADER_TIMEOUT`` s after they began, or whose body has not
   ``BODY_TIMEOUT`` s after that, is closed (slowloris);
-* ``--threads`` (48) application threads, more than the query slots can ever hold
+* ``--threads`` (48) application threads in each front, more than the query slots can ever hold
   (quick + long + waiting, see :mod:`bpkg.sparql.admission`), so pages, static files and
   cached answers always find a thread.
 
