@@ -228,7 +228,7 @@ def measure(query_labels: list[str], requests: int) -> dict:
     out = bench_http.OUT / "timeline-stamps.json"
     port = free_port()
     ours = bench_http.Server("ours-stamped", [sys.executable, str(Path(__file__).resolve()), "--stamped-serve",
-                                              "--host", "127.0.0.1", "--port", str(port)],
+                                              "--host", "127.0.0.1", "--port", str(port), "--processes", "1"],
                              port, "/sparql", {"BPKG_TIMELINE_OUT": str(out),
                                                "BPKG_DATA_DIR": str(bench_http.OUT / "no-submissions")})
     try:

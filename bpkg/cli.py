@@ -22,6 +22,7 @@ import pyoxigraph as ox
 from . import __version__, formats, plots, publishing, queries, remote, sparql, submissions, validation
 from .data_files import ROOT
 from .namespaces import curie, expand
+from .settings import processes_by_default
 from .store import LoadError, load
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
@@ -461,11 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="URL", default=None,
                    help="serve from an external SPARQL store loaded with `bpkg load --store` (env BPKG_STORE)")
     p.add_argument("--processes", type=int, default=None, metavar="N",
-                   help="front processes answering HTTP, one per core to use (env BPKG_PROCESSES; default 1); "
-                        "the query slots, result cache and /validate runs are shared out among them")
+                   help="front processes answering HTTP (env BPKG_PROCESSES; default: one per core, at most 4, "
+                        f"here {processes_by_default()}; 1 with --dev or --update-sandbox); they take the server's query "
+                        "slots and /validate runs as one, and each keeps a result cache of its own")
     p.add_argument("--threads", type=int, default=48,
                    help="application threads per process (default 48; queries never hold more than their slots)")
-    p.add_argument("--connections", type=int, default=1000, help="open connections at once (default 1000)")
+    p.add_argument("--connections", type=int, default=1000, help="open connections at once, in the whole server (default 1000; "
+                        "each front process takes its share)")
     p.add_argument("--idle-timeout", type=float, default=10.0,
                    help="seconds before an idle connection is closed (default 10)")
     p.add_argument("--public-url", default=None, metavar="URL",

@@ -9,6 +9,7 @@ with the executor that enforces them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 
 from .cache import DEFAULT_MAX_BYTES as CACHE_MAX_BYTES
@@ -59,9 +60,11 @@ SETTINGS = (
     Setting("SUBMISSIONS_MAX_PENDING", DEFAULT_MAX_PENDING, "pending submissions kept at most (then 409)"),
     Setting("AUTH_FAILURES", 10, "wrong bearer tokens one address may send within AUTH_WINDOW (then 429)"),
     Setting("AUTH_WINDOW", 60, "seconds over which wrong bearer tokens are counted"),
-    Setting("PROCESSES", 1, "front processes answering HTTP (bpkg serve --processes N): small queries are answered "
-                            "on N cores; the query slots, waiting room, result cache and /validate runs are "
-                            "shared out among them, so the totals here hold for the whole server"),
+    Setting("PROCESSES", 0, "front processes answering HTTP (bpkg serve --processes N): small queries are answered "
+                            "on N cores; 0 (the default): one per core, at most 4 (the service description shows "
+                            "the number running). The query slots and /validate runs are the whole server's, "
+                            "taken by any front; the waiting room, result cache and connections are shared out "
+                            "among them, so the totals here hold for the whole server"),
     Setting("SPARQL_MAX_REQUEST_BYTES", 256 * 1024, "largest /sparql request body, in bytes"),
     Setting("SPARQL_POOL", True, "long-lived query workers (False: a forked child per query)"),
     Setting("SPARQL_CACHE_ENTRIES", CACHE_MAX_ENTRIES, "results kept in the result cache; 0 turns it off"),
@@ -71,6 +74,17 @@ SETTINGS = (
     *(Setting("SPARQL_" + f.name.upper(), f.default, f"SPARQL limit: Limits.{f.name}") for f in fields(Limits)),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
+MAX_PROCESSES_BY_DEFAULT = 4  # the query processes need cores too
+
+
+def processes_by_default() -> int:
+    """``PROCESSES`` = 0: one front per core this process may run on (a container's CPU set,
+    not the whole machine's), at most :data:`MAX_PROCESSES_BY_DEFAULT`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PROCESSES_BY_DEFAULT))
 
 
 def published(config) -> list[tuple[Setting, object]]:

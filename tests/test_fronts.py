@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.parse
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
@@ -172,7 +173,7 @@ def test_nothing_outlives_the_server(stop):
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--processes", "0"], "from 1 to 256"),
+    (["--processes", "-1"], "from 1 to 256"),
     (["--processes", "2", "--dev"], "--dev"),
     (["--processes", "2", "--update-sandbox"], "--update-sandbox"),
 ])
@@ -182,23 +183,157 @@ def test_impossible_process_counts_are_refused(args, says):
 
 
 def test_a_dead_front_s_place_in_the_long_lane_is_free_again():
-    from bpkg.sparql.admission import SharedLongLane
+    from bpkg.sparql.admission import LongLane
 
     limits = Limits()
-    lane = SharedLongLane(limits)
+    lane = LongLane(limits)
     pid = os.fork()
     if pid == 0:  # a front that takes places and is killed before it leaves them
         lane.enter("10.0.0.1")
         lane.enter("10.0.0.2")
         os._exit(0)
     os.waitpid(pid, 0)
-    clients = [f"10.0.1.{i}" for i in range(limits.max_long)]
-    for client in clients:
-        lane.enter(client)
+    places = [lane.enter(f"10.0.1.{i}") for i in range(limits.max_long)]
     assert len(lane) == limits.max_long
     with pytest.raises(SparqlError) as full:
         lane.enter("10.0.2.1")
     assert full.value.status == 503
-    for client in clients:
-        lane.leave(client)
+    for place in places:
+        lane.leave(place)
     assert len(lane) == 0
+
+
+# -- the query slots and /validate runs are the server's, whichever front takes them ------------
+#
+# A slot is held without burning the machine: the query or validation is started, and the
+# process running it is stopped (SIGSTOP) as soon as it appears; it holds its slot until it is
+# killed. Queries stay in the quick lane meanwhile (long_after and the deadlines: a minute).
+
+HELD = {"BPKG_SPARQL_LONG_AFTER": "60", "BPKG_SPARQL_TIMEOUT": "60", "BPKG_VALIDATE_TIMEOUT": "60"}
+
+
+@pytest.fixture()
+def held_fronts():
+    base, proc = start_server("--processes", "2", env=HELD)
+    yield base, proc
+    for pid in descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    stop_server(proc)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _hold(front: int, count: int, known: set[int] = frozenset(), seconds: float = 20) -> list[int]:
+    """Wait until ``count`` processes of ``front`` run (on the CPU: a query worker with a query,
+    or any process not in ``known``), stop them, and return their PIDs."""
+    end, held = time.monotonic() + seconds, []
+    while time.monotonic() < end and len(held) < count:
+        for pid in children(front):
+            if pid not in held and (pid not in known if known else _state(pid) == "R"):
+                os.kill(pid, signal.SIGSTOP)
+                held.append(pid)
+        time.sleep(0.005)
+    assert len(held) == count, f"only {len(held)} of {count} started on front {front}"
+    return held
+
+
+def _in_background(fn) -> tuple[threading.Thread, list]:
+    """``fn()`` in a thread; its answer, or the exception it raised, in the list once done."""
+    box: list = []
+
+    def run():
+        try:
+            box.append(fn())
+        except Exception as exc:  # noqa: BLE001 (a request through a front that is killed)
+            box.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def _session_on(front: int, supervisor: int, base: str) -> requests.Session:
+    """A keep-alive connection to ``front``: every request of the session goes to it."""
+    session = requests.Session()
+    with only(front, supervisor):
+        assert session.get(base + "/sparql", params={"query": "ASK {}"}, timeout=30).status_code == 200
+    return session
+
+
+def test_query_slots_are_the_server_s_whichever_front_takes_them(held_fronts):
+    base, proc = held_fronts
+    first, second = children(proc.pid)
+    slots = Limits().max_workers
+    on_second = _session_on(second, proc.pid, base)
+    runaways = []
+    with only(first, proc.pid):  # every slot of the server taken through one front (its share was half)
+        for i in range(slots):
+            runaways.append(_in_background(lambda i=i: _get(base, "/sparql?" + urllib.parse.urlencode(
+                {"query": RUNAWAY}), source=f"127.0.2.{i + 1}")))
+        held = _hold(first, slots)
+    # The other front has no slot left to give: its client waits queue_wait, then 503.
+    busy = on_second.get(base + "/sparql", params={"query": 'ASK { ?s ?p "the other front" }'}, timeout=30)
+    assert busy.status_code == 503 and busy.headers.get("Retry-After"), busy.text
+    assert f"all {slots} query slots stayed taken" in busy.text, busy.text
+    # A slot freed in the first front is taken by the second's waiting client (within queue_wait).
+    waiting, answer = _in_background(lambda: on_second.get(
+        base + "/sparql", params={"query": 'ASK { ?s ?p "the other front, again" }'}, timeout=30))
+    time.sleep(0.5)
+    os.kill(held[0], signal.SIGKILL)  # the first front's query ends (503), and its slot is free
+    waiting.join(timeout=30)
+    assert answer and answer[0].status_code == 200, answer and answer[0].text
+    # A front killed while it holds slots leaks none: once it is replaced, every slot is free.
+    os.kill(first, signal.SIGKILL)
+    end = time.monotonic() + 30
+    while time.monotonic() < end and (first in children(proc.pid) or len(children(proc.pid)) < 2):
+        time.sleep(0.05)
+    assert first not in children(proc.pid) and len(children(proc.pid)) == 2
+    for thread, _ in runaways:
+        thread.join(timeout=30)
+    with only(second, proc.pid):  # every slot, through the front that survived
+        for i in range(slots):
+            _in_background(lambda i=i: _get(base, "/sparql?" + urllib.parse.urlencode({"query": RUNAWAY}),
+                                            source=f"127.0.3.{i + 1}"))
+        for pid in _hold(second, slots):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _many_projects(count: int) -> bytes:
+    """A submission of ``count`` projects (the example's, renamed): seconds to validate."""
+    text = (ROOT / "examples" / "project.ttl").read_text()
+    head, _, body = text.partition("project:example-labour-mobility a bp:Project")
+    return (head + "".join(f"project:example-{i} a bp:Project{body}" for i in range(count))).encode()
+
+
+def test_validation_runs_are_the_server_s_whichever_front_takes_them(held_fronts):
+    base, proc = held_fronts
+    first, second = children(proc.pid)
+    parallel = 2  # VALIDATE_PARALLEL, the default
+    doc = _many_projects(150)
+
+    def validate(session) -> requests.Response:
+        return session.post(base + "/validate", data=doc, headers={"Content-Type": "text/turtle"}, timeout=90)
+
+    on_first, on_second = _session_on(first, proc.pid, base), _session_on(second, proc.pid, base)
+    before = {front: set(children(front)) for front in (first, second)}  # their query workers
+    # Two runs at once through the same front (its share was one).
+    also_on_first = _session_on(first, proc.pid, base)
+    _in_background(lambda: validate(on_first))
+    _in_background(lambda: validate(also_on_first))
+    held = _hold(first, parallel, before[first])
+    # No run is left for the other front: its validation waits.
+    waiting, answer = _in_background(lambda: validate(on_second))
+    time.sleep(1.0)
+    assert not set(children(second)) - before[second] and not answer, "a third validation ran"
+    os.kill(held[0], signal.SIGKILL)  # one run ends: the other front's starts beside the one still held
+    waiting.join(timeout=90)
+    assert answer and answer[0].status_code == 200, answer and answer[0].text[:300]
+    assert _state(held[1]) == "T"  # the first front's second run was held all along

@@ -98,10 +98,12 @@ def test_named_queries_are_cached_per_parameter_value(client):
 
 
 def test_revalidation_over_real_http(live_server):
-    r = requests.get(live_server + "/sparql", params={"query": QUERY}, headers={"Accept": JSON}, timeout=10)
+    # One keep-alive connection, so one front process: each front has a result cache of its own.
+    client = requests.Session()
+    r = client.get(live_server + "/sparql", params={"query": QUERY}, headers={"Accept": JSON}, timeout=10)
     assert r.status_code == 200 and r.headers["ETag"]
-    again = requests.get(live_server + "/sparql", params={"query": QUERY},
-                         headers={"Accept": JSON, "If-None-Match": r.headers["ETag"]}, timeout=10)
+    again = client.get(live_server + "/sparql", params={"query": QUERY},
+                       headers={"Accept": JSON, "If-None-Match": r.headers["ETag"]}, timeout=10)
     assert again.status_code == 304 and again.content == b""
-    cors = requests.get(live_server + "/sparql", params={"query": QUERY}, headers={"Accept": JSON}, timeout=10)
+    cors = client.get(live_server + "/sparql", params={"query": QUERY}, headers={"Accept": JSON}, timeout=10)
     assert "ETag" in cors.headers["Access-Control-Expose-Headers"] and cors.headers["X-BPKG-Cache"] == "hit"

@@ -15,104 +15,135 @@ So runaway queries, from one client or many, hold at most ``max_long`` processes
 yield the CPU to everyone else, and never the quick lane. The deadline counts from
 admission (the pool starts it when the query is handed to a worker).
 
-With several front processes (``bpkg serve --processes N``) each has its own quick lane
-(its share of the slots, beside its own query workers), and all share one long lane
-(:class:`SharedLongLane`), so the bounds on runaways hold for the server as a whole.
+Both lanes, and the /validate runs, are :class:`Slots`: tables in memory shared with the
+processes forked after they are made, so with several front processes (``bpkg serve
+--processes N``) the totals hold for the server as a whole and any front may take any free
+slot. One process uses the same tables (an uncontended take and give back costs about 3 µs).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import itertools
 import multiprocessing
 import os
 import threading
 import time
-from collections import Counter
 from contextlib import contextmanager
 
 from .protocol import Limits, SparqlError
 
-
-def _busy(why: str, retry_after: int = 1) -> SparqlError:
-    return SparqlError(503, f"the server is busy ({why}); try again in {retry_after} s", retry_after)
-
-
-class LongLane:
-    """The long lane of one process: at most ``max_long`` queries, ``long_per_client`` per client."""
-
-    def __init__(self, limits: Limits):
-        self.limits = limits
-        self._lock = threading.Lock()
-        self._by_client: Counter = Counter()
-
-    def enter(self, client: str) -> None:
-        lim = self.limits
-        with self._lock:
-            if self._by_client[client] >= lim.long_per_client:
-                raise _client_has_its_share(lim)
-            if sum(self._by_client.values()) >= lim.max_long:
-                raise _busy(f"{lim.max_long} long-running queries already", lim.timeout.__ceil__())
-            self._by_client[client] += 1
-
-    def leave(self, client: str) -> None:
-        with self._lock:
-            self._by_client[client] -= 1
-            if not self._by_client[client]:
-                del self._by_client[client]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(self._by_client.values())
+FULL, CROWDED, TAG_FULL = -1, -2, -3  # what Slots.take answers instead of a place
+POLL_S = 0.005  # how often a waiter looks for a slot freed by another process
 
 
-class SharedLongLane:
-    """The long lane shared by the front processes of one server, in shared memory made
-    before they fork: ``max_long`` places, each holding the PID of the process whose query
-    runs there and a 64-bit digest of the client's address. A place held by a process that
-    has died (killed with its queries) is free again."""
+class Slots:
+    """``size`` slots, in memory shared with the processes forked after this is made: each
+    place holds the PID of the process using it (0 when free) and a tag (a client's digest,
+    for the long lane). A place whose process has died, however it died, is free again:
+    nothing a process held outlives it.
 
-    def __init__(self, limits: Limits):
-        self.limits = limits
-        context = multiprocessing.get_context("fork")
-        self._lock = context.Lock()
-        self._places = context.RawArray("q", 2 * max(1, limits.max_long))  # (pid, client digest) per place
+    The table is read and written under a POSIX record lock (``lockf``) on a byte of one
+    anonymous file inherited through fork. Unlike a semaphore, the kernel releases such a
+    lock when its process dies, so a process killed in the middle of a take cannot stop
+    the others. Record locks belong to a process, not a thread: the threads of a process
+    take turns by ``_cond``, which also wakes a waiter at once when a slot is given back in
+    its own process; a slot given back in another process is seen within ``POLL_S``.
+    (Not ``multiprocessing.Condition``: its ``notify`` blocks forever once a process that
+    waited on it has died.)
+    """
 
-    @staticmethod
-    def _digest(client: str) -> int:
-        return int.from_bytes(hashlib.blake2b(client.encode(), digest_size=7).digest(), "big") or 1
+    _file: int | None = None  # the lock file of this process tree (made with the first table)
+    _bytes = itertools.count()
 
-    def _held(self) -> list[tuple[int, int, int]]:
-        """(place, pid, client digest) of every place taken by a living process."""
-        held = []
-        for place in range(len(self._places) // 2):
-            pid, who = self._places[2 * place], self._places[2 * place + 1]
-            if pid and _alive(pid):
-                held.append((place, pid, who))
-        return held
+    def __init__(self, size: int):
+        self.size = max(0, size)
+        self._places = multiprocessing.get_context("fork").RawArray("q", 2 * max(1, self.size))
+        if Slots._file is None:
+            Slots._file = os.memfd_create("bpkg-slots", os.MFD_CLOEXEC)
+        self._byte = next(Slots._bytes)  # each table locks a byte of its own: one process may hold two
+        self._cond = threading.Condition(threading.Lock())
+        self.waiting = 0  # threads of this process waiting for a slot now
 
-    def enter(self, client: str) -> None:
-        lim, me = self.limits, self._digest(client)
-        with self._lock:
-            held = self._held()
-            if sum(1 for _, _, who in held if who == me) >= lim.long_per_client:
-                raise _client_has_its_share(lim)
-            taken = {place for place, _, _ in held}
-            free = [place for place in range(lim.max_long) if place not in taken]
-            if not free:
-                raise _busy(f"{lim.max_long} long-running queries already", lim.timeout.__ceil__())
-            self._places[2 * free[0]], self._places[2 * free[0] + 1] = os.getpid(), me
+    def _lock(self) -> None:
+        """The table to this process, across processes (call with ``_cond`` held; then ``_unlock``)."""
+        fcntl.lockf(Slots._file, fcntl.LOCK_EX, 1, self._byte)
 
-    def leave(self, client: str) -> None:
-        me, pid = self._digest(client), os.getpid()
-        with self._lock:
-            for place, holder, who in self._held():
-                if holder == pid and who == me:
-                    self._places[2 * place] = self._places[2 * place + 1] = 0
-                    return
+    def _unlock(self) -> None:
+        fcntl.lockf(Slots._file, fcntl.LOCK_UN, 1, self._byte)
+
+    def take(self, tag: int = 1, per_tag: int | None = None, wait: float = 0.0, max_waiting: int | None = None) -> int:
+        """Take a free place for this process: its number, or TAG_FULL (``per_tag`` places
+        already hold ``tag``), FULL (none free within ``wait`` seconds) or CROWDED (none free
+        now, and ``max_waiting`` threads of this process already wait)."""
+        with self._cond:
+            place = self._claim(tag, per_tag)
+            if place != FULL or wait <= 0:
+                return place
+            if max_waiting is not None and self.waiting >= max_waiting:
+                return CROWDED
+            self.waiting += 1
+            try:
+                end = time.monotonic() + wait
+                while place == FULL:
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(min(left, POLL_S))
+                    place = self._claim(tag, per_tag)
+            finally:
+                self.waiting -= 1
+            return place
+
+    def give_back(self, place: int) -> None:
+        places = self._places
+        with self._cond:
+            self._lock()
+            if places[2 * place] == os.getpid():
+                places[2 * place] = places[2 * place + 1] = 0
+            self._unlock()
+            self._cond.notify()
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._held())
+        """Places held by living processes."""
+        with self._cond:
+            self._lock()
+            try:
+                return sum(1 for place in range(self.size) if self._holder(place))
+            finally:
+                self._unlock()
+
+    def _holder(self, place: int) -> int:
+        """The PID holding ``place``, 0 when free (a dead holder's place is freed here)."""
+        pid = self._places[2 * place]
+        if pid and pid != os.getpid() and not _alive(pid):
+            self._places[2 * place] = self._places[2 * place + 1] = pid = 0
+        return pid
+
+    def _claim(self, tag: int, per_tag: int | None) -> int:
+        places, me = self._places, os.getpid()
+        self._lock()
+        try:
+            if per_tag is None:  # the quick lane's way, on every query: the first free place
+                for place in range(self.size):
+                    if not places[2 * place]:
+                        places[2 * place], places[2 * place + 1] = me, tag
+                        return place
+            # Only now, with the dead swept out: a system call per place.
+            free, same = FULL, 0
+            for place in range(self.size):
+                if not self._holder(place):
+                    free = place if free == FULL else free
+                elif places[2 * place + 1] == tag:
+                    same += 1
+            if per_tag is not None and same >= per_tag:
+                return TAG_FULL
+            if free >= 0:
+                places[2 * free], places[2 * free + 1] = me, tag
+            return free
+        finally:
+            self._unlock()
 
 
 def _alive(pid: int) -> bool:
@@ -125,61 +156,67 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _client_has_its_share(lim: Limits) -> SparqlError:
-    return SparqlError(503, f"this client already has {lim.long_per_client} long-running queries; "
-                            "wait for them to finish", retry_after=lim.timeout.__ceil__())
+def _busy(why: str, retry_after: int = 1) -> SparqlError:
+    return SparqlError(503, f"the server is busy ({why}); try again in {retry_after} s", retry_after)
+
+
+class LongLane:
+    """The long lane: ``max_long`` slots, at most ``long_per_client`` of them per client
+    (a 56-bit digest of its address is the slot's tag)."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.slots = Slots(limits.max_long)
+
+    def enter(self, client: str) -> int:
+        """A place in the lane for ``client``'s query, or SparqlError 503 at once."""
+        lim = self.limits
+        digest = int.from_bytes(hashlib.blake2b(client.encode(), digest_size=7).digest(), "big")
+        place = self.slots.take(digest, per_tag=lim.long_per_client)
+        if place == TAG_FULL:
+            raise SparqlError(503, f"this client already has {lim.long_per_client} long-running queries; "
+                                   "wait for them to finish", retry_after=lim.timeout.__ceil__())
+        if place < 0:
+            raise _busy(f"{lim.max_long} long-running queries already", lim.timeout.__ceil__())
+        return place
+
+    def leave(self, place: int) -> None:
+        self.slots.give_back(place)
+
+    def __len__(self) -> int:
+        return len(self.slots)
 
 
 class Admission:
-    def __init__(self, limits: Limits, long_lane: "LongLane | SharedLongLane | None" = None):
-        self.limits = limits
-        self._cond = threading.Condition()
-        self.quick = 0
-        self.waiting = 0
-        self.long_lane = long_lane if long_lane is not None else LongLane(limits)  # (an empty lane is falsy)
+    """The quick lane (``quick``, ``limits.max_workers`` slots) and the long lane of a server;
+    both made here unless given (shared with the other fronts)."""
 
-    @property
-    def long(self) -> int:
-        return len(self.long_lane)
+    def __init__(self, limits: Limits, quick: Slots | None = None, long_lane: LongLane | None = None):
+        self.limits = limits
+        self.quick = quick if quick is not None else Slots(limits.max_workers)  # (an empty table is falsy)
+        self.long_lane = long_lane if long_lane is not None else LongLane(limits)
 
     @contextmanager
     def slot(self, client: str):
         """Hold a quick-lane slot for one query; yields a ``go_long`` callable for the pool."""
         lim = self.limits
-        with self._cond:
-            if self.quick >= lim.max_workers and self.waiting >= lim.max_waiting:
-                raise _busy(f"{self.waiting} requests already wait for a query slot")
-            self.waiting += 1
-            end = time.monotonic() + lim.queue_wait
-            try:
-                while self.quick >= lim.max_workers:
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        raise _busy(f"all {lim.max_workers} query slots stayed taken for {lim.queue_wait:g} s")
-                    self._cond.wait(left)
-            finally:
-                self.waiting -= 1
-            self.quick += 1
-        lane = ["quick"]
+        place = self.quick.take(wait=lim.queue_wait, max_waiting=lim.max_waiting)
+        if place == CROWDED:
+            raise _busy(f"{lim.max_waiting} requests already wait for a query slot")
+        if place < 0:
+            raise _busy(f"all {self.quick.size} query slots stayed taken for {lim.queue_wait:g} s")
+        held = [self.quick, place]
 
         def go_long() -> None:
-            self.long_lane.enter(client)  # raises when the lane or the client's share is full
-            with self._cond:
-                self.quick -= 1
-                lane[0] = "long"
-                self._cond.notify()
+            long_place = self.long_lane.enter(client)  # raises when the lane or the client's share is full
+            self.quick.give_back(place)
+            held[:] = [self.long_lane.slots, long_place]
 
         try:
             yield go_long
         finally:
-            if lane[0] == "long":
-                self.long_lane.leave(client)
-            else:
-                with self._cond:
-                    self.quick -= 1
-                    self._cond.notify()
+            held[0].give_back(held[1])
 
     def state(self) -> dict:
-        with self._cond:
-            quick, waiting = self.quick, self.waiting
-        return {"quick": quick, "long": self.long, "waiting": waiting}
+        """Slots held in the whole server; requests of this process waiting for one."""
+        return {"quick": len(self.quick), "long": len(self.long_lane), "waiting": self.quick.waiting}

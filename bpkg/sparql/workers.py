@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from .admission import Slots
 from .evaluate import evaluate_job, outcome_of
 from .protocol import Limits, SparqlError, Target
 
@@ -228,23 +229,26 @@ def _reap_later(pid: int) -> None:
 
 # One-shot: a child per job (the CLI, the update sandbox's changing store, tests).
 
-_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots: dict = {}
 _slots_lock = threading.Lock()
 
 
-def _slot(limits: Limits, lane: str) -> threading.BoundedSemaphore:
+def _slots_of(limits: Limits, lane: str) -> Slots:
     with _slots_lock:
-        return _slots.setdefault((lane, limits.max_workers), threading.BoundedSemaphore(limits.max_workers))
+        return _slots.setdefault((lane, limits.max_workers), Slots(limits.max_workers))
 
 
-def run_isolated(job, limits: Limits, lane: str = "query") -> tuple[dict, bytes]:
+def run_isolated(job, limits: Limits, lane: str = "query", slots: Slots | None = None) -> tuple[dict, bytes]:
     """Run ``job()`` (returns (header dict, body bytes)) in a forked child without network,
     under the deadline; raises SparqlError 503 at the deadline, 400 if the child dies.
-    At most ``limits.max_workers`` such children per ``lane`` at once."""
-    slot = _slot(limits, lane)
+    At most ``limits.max_workers`` such children per ``lane`` of this process at once, or
+    as many as ``slots`` has (a table the server's fronts share)."""
+    if slots is None:
+        slots = _slots_of(limits, lane)
     deadline = time.monotonic() + limits.timeout
-    if not slot.acquire(timeout=limits.timeout):
-        raise SparqlError(503, f"the server is busy ({limits.max_workers} queries running); try again shortly")
+    place = slots.take(wait=limits.timeout)
+    if place < 0:
+        raise SparqlError(503, f"the server is busy ({slots.size} queries running); try again shortly")
     try:
         read_fd, write_fd = os.pipe()
         pid = spawn_query_process(write_fd, lambda: _write_frame(write_fd, *outcome_of(job)), limits.memory_mb,
@@ -267,10 +271,10 @@ def run_isolated(job, limits: Limits, lane: str = "query") -> tuple[dict, bytes]
         _reap_later(pid)
         return frame
     finally:
-        slot.release()
+        slots.give_back(place)
 
 
-def call_isolated(fn, limits: Limits, lane: str):
+def call_isolated(fn, limits: Limits, lane: str, slots: Slots | None = None):
     """``fn()`` in a disposable process (no network, the memory cap, killed at the deadline):
     its return value, or the exception it raised, comes back pickled. For work that must not
     hold the server's memory or threads, such as a validation."""
@@ -281,7 +285,7 @@ def call_isolated(fn, limits: Limits, lane: str):
             outcome = ("raised", exc)
         return {"status": 200}, pickle.dumps(outcome)
 
-    header, body = run_isolated(job, limits, lane)
+    header, body = run_isolated(job, limits, lane, slots)
     if header["status"] != 200:
         raise SparqlError(header["status"], header["message"])
     how, value = pickle.loads(body)
@@ -615,8 +619,10 @@ _pools_lock = threading.Lock()
 _MAX_POOLS = 4  # one per store served; more only in tests that build several graphs
 
 
-def worker_pool(target: Target, limits: Limits) -> WorkerPool:
-    """The worker pool of this process for ``target``'s store (made on first use)."""
+def worker_pool(target: Target, limits: Limits, prefork: int | None = None) -> WorkerPool:
+    """The worker pool of this process for ``target``'s store (made on first use): as many
+    workers as the quick and the long lane have slots, ``prefork`` of them (by default
+    ``limits.max_workers``) forked at start and kept."""
     key = id(target.store)
     with _pools_lock:
         pool = _pools.get(key)
@@ -624,7 +630,8 @@ def worker_pool(target: Target, limits: Limits) -> WorkerPool:
             _pools.move_to_end(key)
             return pool
         pool = _pools[key] = WorkerPool(target, limits.max_workers + limits.max_long, limits.memory_mb,
-                                        limits.allow_network, prefork=limits.max_workers,
+                                        limits.allow_network,
+                                        prefork=limits.max_workers if prefork is None else prefork,
                                         private_mb=limits.worker_private_mb)
         evicted = [_pools.popitem(last=False)[1] for _ in range(len(_pools) - _MAX_POOLS)]
     for old in evicted:

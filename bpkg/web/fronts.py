@@ -1,25 +1,30 @@
-"""Several front processes: ``bpkg serve --processes N``.
+"""Several front processes: ``bpkg serve --processes N``, by default one per core (at most 4).
 
 One interpreter runs Python on one core at a time (the GIL), so one process answering
 HTTP tops out at about a thousand small queries a second however many cores the machine
-has. With ``--processes N`` the loaded server forks N *front* processes that accept on one
-listening socket; each runs waitress, its own query workers and its own threads, so small
-queries are answered on N cores at once.
+has. So the loaded server forks N *front* processes that accept on one listening socket;
+each runs waitress, its own query workers and its own threads, so small queries are
+answered on N cores at once. The default stops at 4 fronts: the query processes need
+cores too.
 
 What the fronts share, in memory made before they fork (so they read one number, never a
-message): the long lane (:class:`bpkg.sparql.admission.SharedLongLane`: the bounds on
-runaway queries hold for the whole server), the count of wrong tokens per address
+message): the query slots of both lanes and the /validate runs
+(:class:`bpkg.sparql.admission.Slots`: the totals hold for the whole server, and any front
+may take any free slot), the count of wrong tokens per address
 (:class:`bpkg.web.hygiene.SharedAuthFailures`), and the generation of the served dataset
 (a submission accepted through one front is served by every front from its next request).
 
-What each front has of its own is a share of the configured totals, so that the server as a
-whole keeps them: the quick lane's slots and waiting room, the result cache, the /validate
-runs at once. The configured totals are what the service description shows.
+What each front has of its own is a share of the configured totals of :data:`SHARED_OUT`:
+the waiting room for a query slot, the result cache (a repeated query is answered from the
+cache of the front that answered it before; on a new connection, which may land on
+another front, it may be evaluated once per front), and the open connections. The
+configured totals are what the service description shows.
 
 The first process, the supervisor, answers nothing: it forwards SIGTERM and SIGINT to the
 fronts (each then finishes its requests in flight, as one server does), replaces a front
 that dies otherwise, and exits when they have all stopped. A front dies with it, whatever
-kills it (``kill -9`` included), and a front's query workers die with the front.
+kills it (``kill -9`` included), and a front's query workers die with the front; a slot a
+dead front held is free again.
 """
 
 from __future__ import annotations
@@ -29,12 +34,18 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 
-SHARED_TOTALS = ("SPARQL_MAX_WORKERS", "SPARQL_MAX_WAITING", "SPARQL_CACHE_ENTRIES", "SPARQL_CACHE_BYTES",
-                 "VALIDATE_PARALLEL")
+SHARED_OUT = ("SPARQL_MAX_WAITING", "SPARQL_CACHE_ENTRIES", "SPARQL_CACHE_BYTES")
 RESPAWN_PAUSE_S = 1.0  # a front that keeps dying is replaced at most this often
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def running(config) -> int:
+    """How many fronts serve: ``PROCESSES`` as ``bpkg serve`` settled it (an app it does not
+    serve, such as a test's, answers from one process)."""
+    return max(1, int(config.get("PROCESSES") or 1))
 
 
 def share_of(total: int, processes: int) -> int:
@@ -43,19 +54,35 @@ def share_of(total: int, processes: int) -> int:
 
 
 def per_front(config) -> dict:
-    """The totals of :data:`SHARED_TOTALS` as one front's shares (the config itself is unchanged)."""
-    processes = int(config.get("PROCESSES") or 1)
-    return {key: share_of(int(config[key]), processes) for key in SHARED_TOTALS} if processes > 1 else {}
+    """The totals of :data:`SHARED_OUT` as one front's shares (the config itself is unchanged)."""
+    processes = running(config)
+    return {key: share_of(int(config[key]), processes) for key in SHARED_OUT} if processes > 1 else {}
+
+
+def slots(app) -> dict:
+    """The slot tables of the server: ``quick`` and ``long`` (the lanes of
+    :mod:`bpkg.sparql.admission`) and ``validation`` (``VALIDATE_PARALLEL``). Made on first
+    use, which for several fronts is :func:`share_state`, before they fork."""
+    from ..sparql import Limits
+    from ..sparql.admission import LongLane, Slots
+
+    with _slots_lock:
+        if "bpkg-slots" not in app.extensions:
+            limits = Limits.from_config(app.config)
+            app.extensions["bpkg-slots"] = {"quick": Slots(limits.max_workers), "long": LongLane(limits),
+                                            "validation": Slots(int(app.config["VALIDATE_PARALLEL"]))}
+        return app.extensions["bpkg-slots"]
+
+
+_slots_lock = threading.Lock()
 
 
 def share_state(app) -> None:
     """Put in shared memory what the fronts must count together; before they fork."""
-    from ..sparql import Limits
-    from ..sparql.admission import SharedLongLane
     from .hygiene import SharedAuthFailures
 
     app.extensions["bpkg-auth-failures"] = SharedAuthFailures(int(app.config["AUTH_FAILURES"]))
-    app.extensions["bpkg-long-lane"] = SharedLongLane(Limits.from_config(app.config))
+    slots(app)
     generation = multiprocessing.get_context("fork").RawValue("q", app.extensions["bpkg"].generation)
     app.extensions["bpkg-generation"] = generation
     app.extensions.pop("bpkg-serving", None)  # made again in each front, with its own workers and shares

@@ -5,17 +5,19 @@ event loop, so a slow or idle connection costs a socket, never a thread (gunicor
 workers give each connection a process, so 100 slow clients stop them all). Its threads
 only run the application. What waitress leaves open is bounded here:
 
-* up to ``--connections`` (default 1000) connections at once (the file limit is raised
-  to fit, and ``poll`` replaces ``select``, which stops at descriptor 1024);
+* up to ``--connections`` (default 1000) connections at once, in the whole server (each
+  front takes its share; the file limit is raised to fit, and ``poll`` replaces ``select``,
+  which stops at descriptor 1024);
 * a connection idle for ``--idle-timeout`` s (10) is closed; a request whose headers
   have not all arrived ``HEADER_TIMEOUT`` s after they began, or whose body has not
   ``BODY_TIMEOUT`` s after that, is closed (slowloris);
-* ``--threads`` (48) application threads, more than the query slots can ever hold
+* ``--threads`` (48) application threads in each front, more than the query slots can ever hold
   (quick + long + waiting, see :mod:`bpkg.sparql.admission`), so pages, static files and
   cached answers always find a thread.
 
-With ``--processes N`` (:mod:`bpkg.web.fronts`) the listening socket is made here and N
-front processes, each such a waitress server, accept on it.
+With several front processes (``--processes N``, by default one per core, at most 4:
+:mod:`bpkg.web.fronts`) the listening socket is made here and N fronts, each such a
+waitress server, accept on it.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ def cmd_serve(args) -> int:
     if isinstance(processes, str):
         print(f"error: {processes}\nerror: the server was not started", file=sys.stderr)
         return 2
+    app.config["PROCESSES"] = processes  # settled: the shares and the service description use it
     if processes > 1:
         from . import fronts
 
@@ -144,13 +147,17 @@ def cmd_serve(args) -> int:
 
 def processes_to_run(config, args) -> int | str:
     """How many front processes to run (:mod:`bpkg.web.fronts`), or why the setting cannot be taken."""
+    from ..settings import processes_by_default
+
     value = config.get("PROCESSES")
     try:
-        processes = 1 if value is None else int(value)
+        processes = 0 if value is None else int(value)
     except (TypeError, ValueError):
         return f"--processes / BPKG_PROCESSES must be a whole number, not {value!r}"
-    if not 1 <= processes <= 256:
-        return f"--processes / BPKG_PROCESSES must be from 1 to 256, not {processes}"
+    if not 0 <= processes <= 256:
+        return f"--processes / BPKG_PROCESSES must be from 1 to 256 (or 0, one per core), not {processes}"
+    if processes == 0:  # the default
+        return 1 if args.dev or args.update_sandbox else processes_by_default()
     if processes > 1 and args.dev:
         return "--dev runs Flask's server in one process; leave out --processes"
     if processes > 1 and args.update_sandbox:
@@ -162,10 +169,15 @@ def processes_to_run(config, args) -> int | str:
 def _waitress(app, args, sockets=None):
     from waitress import create_server
 
+    from .fronts import running, share_of
+
     where = {"sockets": sockets} if sockets else {"host": args.host, "port": args.port}
+    # --connections is the server's: each front takes its share (a front at its share stops
+    # accepting, and the kernel hands the next connection to another).
     return create_server(app, **where, threads=args.threads, ident="bpkg",
                          max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
-                         connection_limit=args.connections, channel_timeout=args.idle_timeout,
+                         connection_limit=share_of(args.connections, running(app.config)),
+                         channel_timeout=args.idle_timeout,
                          cleanup_interval=1, asyncore_use_poll=True, backlog=2048)
 
 

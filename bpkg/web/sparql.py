@@ -66,15 +66,19 @@ class Serving:
     dataset served now (both change only when the dataset does)."""
 
     def __init__(self, app):
-        from .fronts import per_front
+        from .fronts import per_front, running, share_of, slots
 
         self.app = app
-        config = {**app.config, **per_front(app.config)}  # one front's share of the server's totals
+        config = {**app.config, **per_front(app.config)}  # one front's share of the waiting room and cache
         self.limits = Limits.from_config(config)
         entries, size = int(config.get("SPARQL_CACHE_ENTRIES") or 0), int(config.get("SPARQL_CACHE_BYTES") or 0)
         self.cache = ResultCache(entries, size) if entries > 0 and size > 0 else None
-        self.admission = Admission(self.limits, app.extensions.get("bpkg-long-lane"))
+        shared = slots(app)  # the server's, whichever front takes them
+        self.admission = Admission(self.limits, shared["quick"], shared["long"])
         self.pooled = bool(app.config.get("SPARQL_POOL"))
+        # Each front may run every quick slot of the server, but keeps forked only its share:
+        # the idle processes of all fronts together stay as many as one server's.
+        self.prefork = share_of(self.limits.max_workers, running(app.config))
         self._served = (None, None, None)  # (kg, target, pool)
 
     def dataset(self):
@@ -84,7 +88,7 @@ class Serving:
         served = self._served
         if served[0] is not kg:
             target = Target.of(kg)
-            served = self._served = (kg, target, worker_pool(target, self.limits) if self.pooled else None)
+            served = self._served = (kg, target, worker_pool(target, self.limits, self.prefork) if self.pooled else None)
         return served
 
 
@@ -118,8 +122,8 @@ def restart_workers(app, old_kg, new_kg) -> None:
     if not state.pooled:
         return
     cap = state.limits
-    old = worker_pool(Target.of(old_kg), cap)
-    worker_pool(Target.of(new_kg), cap).start()
+    old = worker_pool(Target.of(old_kg), cap, state.prefork)
+    worker_pool(Target.of(new_kg), cap, state.prefork).start()
     timer = threading.Timer(cap.timeout + 1.0, old.close)
     timer.daemon = True
     timer.start()

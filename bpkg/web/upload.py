@@ -13,6 +13,7 @@ from .. import formats
 from ..sparql import Limits, SparqlError, call_isolated
 from ..validation import SubmissionError
 from .context import validate_limit
+from .fronts import slots
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
@@ -59,12 +60,10 @@ def read_submission():
 
 def validation_bounds() -> Limits:
     """Where a validation runs: a disposable process with its own deadline, memory and count
-    (``VALIDATE_TIMEOUT``, ``VALIDATE_MEMORY_MB``, ``VALIDATE_PARALLEL``)."""
-    from .fronts import per_front
-
-    config = {**current_app.config, **per_front(current_app.config)}  # one front's share of the runs
-    return Limits(timeout=float(config["VALIDATE_TIMEOUT"]), memory_mb=int(config["VALIDATE_MEMORY_MB"]),
-                  max_workers=int(config["VALIDATE_PARALLEL"]))
+    (``VALIDATE_TIMEOUT``, ``VALIDATE_MEMORY_MB``, ``VALIDATE_PARALLEL``, counted by the
+    server's ``validation`` slots, whichever front runs it)."""
+    config = current_app.config
+    return Limits(timeout=float(config["VALIDATE_TIMEOUT"]), memory_mb=int(config["VALIDATE_MEMORY_MB"]))
 
 
 def validate_isolated(validator, submission, **kwargs):
@@ -83,7 +82,8 @@ def validate_isolated(validator, submission, **kwargs):
         return validator.validate_submission(submission(), **kwargs), validator.baseline_since(known)
 
     try:
-        report, learnt = call_isolated(run, validation_bounds(), lane="validation")
+        report, learnt = call_isolated(run, validation_bounds(), lane="validation",
+                                       slots=slots(current_app._get_current_object())["validation"])
         validator.remember(learnt)
         return report
     except SparqlError as exc:
