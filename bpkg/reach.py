@@ -28,7 +28,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import SH
 from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
 from rdflib.plugins.sparql import prepareQuery
-from rdflib.plugins.sparql.parserutils import CompValue, Expr
+from rdflib.plugins.sparql.parserutils import CompValue
 
 ANY = None  # a step or read over every predicate
 

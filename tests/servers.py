@@ -102,3 +102,11 @@ def descendants(pid: int) -> list[int]:
         found += kids
         frontier = kids
     return found
+
+
+def query_processes(pid: int) -> list[int]:
+    """The query workers of server ``pid``: its front processes' children when it runs
+    several fronts (the default on a machine of several cores), else its own."""
+    below = descendants(pid)
+    fronts = children(pid)
+    return [p for p in below if p not in fronts] or fronts

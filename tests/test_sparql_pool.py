@@ -14,7 +14,7 @@ import time
 import pytest
 
 from bpkg.sparql import Limits, Request, SparqlError, Target, WorkerPool, execute
-from servers import children
+from servers import descendants, query_processes
 
 ASK = Request(query="ASK { ?s ?p ?o }", format="json")
 # 6,500^4 solutions counted one at a time: no machine finishes it within the default deadline.
@@ -167,8 +167,8 @@ def test_workers_do_not_outlive_the_server(stop):
     base, proc = start_server()
     try:
         assert requests.get(base + "/sparql", params={"query": "ASK {}"}, timeout=10).status_code == 200
-        workers = children(proc.pid)
-        assert len(workers) >= 1
+        workers = descendants(proc.pid)  # the fronts and their query workers
+        assert len(query_processes(proc.pid)) >= 1
     finally:
         os.kill(proc.pid, stop)
         proc.wait(timeout=10)

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, start_server, stop_server
-from servers import descendants
+from servers import children, descendants, query_processes
 
 from .conftest import assert_clear_refusal
 
@@ -202,14 +202,15 @@ def test_a_query_worker_killed_mid_query_costs_that_request_only(own_server):
 def test_killing_every_worker_at_once_is_survived(own_server):
     base, proc = own_server
     count(base, COUNT_ALL)
-    for pid in descendants(proc.pid):
+    fronts = children(proc.pid)
+    for pid in query_processes(proc.pid):  # not the fronts: each must replace its own workers
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     answers = [requests.get(base + "/sparql", params={"query": COUNT_ALL}, timeout=30) for _ in range(6)]
     assert [r.status_code for r in answers] == [200] * 6
-    assert proc.poll() is None
+    assert proc.poll() is None and children(proc.pid) == fronts
 
 
 # -- SIGTERM with requests in flight ---------------------------------------------------------
