@@ -22,7 +22,7 @@ import sys
 
 import pyoxigraph as ox
 import pytest
-from rdflib import Graph, URIRef
+from rdflib import URIRef
 
 from bpkg import publishing
 from bpkg import queries as Q

@@ -9,7 +9,6 @@ test waits until the server's long lane is full (its query processes at nice 19)
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
