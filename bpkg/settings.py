@@ -65,6 +65,9 @@ SETTINGS = (
                             "the number running). The query slots and /validate runs are the whole server's, "
                             "taken by any front; the waiting room, result cache and connections are shared out "
                             "among them, so the totals here hold for the whole server"),
+    Setting("PIN_CPUS", True, "each front process runs on one core, and a query it runs alone on that core too, so "
+                              "that handing it over wakes no other core (bpkg.sparql.cores); false: the kernel "
+                              "places every process"),
     Setting("SPARQL_MAX_REQUEST_BYTES", 256 * 1024, "largest /sparql request body, in bytes"),
     Setting("SPARQL_POOL", True, "long-lived query workers (False: a forked child per query)"),
     Setting("SPARQL_CACHE_ENTRIES", CACHE_MAX_ENTRIES, "results kept in the result cache; 0 turns it off"),

@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from . import cores
 from .admission import Slots
 from .evaluate import evaluate_job, outcome_of
 from .protocol import Limits, SparqlError, Target
@@ -95,6 +96,7 @@ def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False, a
         die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    cores.unpin_self()  # a pool worker is placed per query by its pool (WorkerPool._place)
     os.closerange(3, keep_fd)
     os.closerange(keep_fd + 1, max(keep_fd + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
     if not network and not isolate_network() and not allow_network:
@@ -339,6 +341,7 @@ class _Worker:
     channel: socket.socket
     jobs: int = 0
     retire: bool = False  # reniced for a long query: replaced once it has answered
+    pinned: bool = False  # runs on its front's core only (see WorkerPool._place)
 
     @property
     def fd(self) -> int:
@@ -427,6 +430,7 @@ class WorkerPool:
         self.allow_network = allow_network
         self.prefork = self.size if prefork is None else min(prefork, self.size)
         self.owner = os.getpid()
+        self.home = cores.home()  # the front's core, when it runs on one (bpkg.sparql.cores)
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._all: dict[int, _Worker] = {}
@@ -456,6 +460,8 @@ class WorkerPool:
         deadline = time.monotonic() + limits.timeout
         for _ in range(3):
             worker = self._acquire(deadline)
+            if self.home is not None:
+                self._place(worker)
             try:
                 _write_frame(worker.fd, job)
             except OSError:  # it died while idle: not this query's doing, try another
@@ -472,6 +478,8 @@ class WorkerPool:
                     os.setpriority(os.PRIO_PROCESS, worker.pid, 19)  # quick queries first
                 except OSError:
                     pass
+                if worker.pinned:  # a long query may use any core (at the lowest priority)
+                    worker.pinned = not cores.place(worker.pid, None)
             return self._reply(worker, deadline, limits)
         raise SparqlError(503, "no query worker could be started; try again shortly")
 
@@ -583,6 +591,23 @@ class WorkerPool:
         if worker is None:
             raise SparqlError(503, "no query worker could be started; try again shortly")
         return worker
+
+    def _place(self, worker: _Worker) -> None:
+        """A query that runs alone in this front runs on the front's core; when others run
+        too, none of them is held to it (see :mod:`.cores`). Moves happen only when the
+        count changes between one and more: a front answering one client after another
+        makes no system call for this."""
+        with self._cond:
+            others = len(self._all) - len(self._idle) - 1
+            held = [w for w in self._all.values()
+                    if w.pinned and w is not worker and not any(w is idle for idle in self._idle)] if others else []
+        if not others:
+            if not worker.pinned:
+                worker.pinned = cores.place(worker.pid, self.home)
+            return
+        for running in (worker, *held):
+            if running.pinned:
+                running.pinned = not cores.place(running.pid, None)
 
     def _release(self, worker: _Worker) -> None:
         with self._cond:

@@ -89,24 +89,25 @@ def share_state(app) -> None:
 
 
 def supervise(start_front, processes: int, on_stop) -> int:
-    """Fork ``processes`` fronts (``start_front()`` runs one and never returns) and
+    """Fork ``processes`` fronts (``start_front(index)`` runs the ``index``-th, from 0, and never returns) and
     watch them until a signal stops them all; 0 when every front stopped cleanly.
     ``on_stop()`` runs at the signal (it closes the supervisor's copy of the listening
     socket, so the port closes once the fronts have closed theirs)."""
     import gc
 
     gc.freeze()  # the loaded graph's objects stay shared with the fronts (see WorkerPool.start)
-    fronts: set[int] = set()
+    fronts: dict[int, int] = {}  # pid -> its index (the core it runs on, see bpkg.sparql.cores)
     stopping = []
 
     def fork() -> None:
         # A stop signal that reaches a front before it has its own handler waits (blocked)
         # until the front has one: never the default action, which would drop what it accepted.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        index = min(set(range(processes)) - set(fronts.values()))
         pid = os.fork()
         if pid == 0:
             try:
-                start_front()  # sets its handlers, unblocks the signals, and ends the process itself
+                start_front(index)  # sets its handlers, unblocks the signals, and ends the process itself
             except BaseException:
                 import traceback
 
@@ -114,7 +115,7 @@ def supervise(start_front, processes: int, on_stop) -> int:
             finally:
                 sys.stderr.flush()
                 os._exit(1)
-        fronts.add(pid)  # before a pending stop signal is delivered here: the new front gets it too
+        fronts[pid] = index  # before a pending stop signal is delivered here: the new front gets it too
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def stop(signum, _frame) -> None:
@@ -136,7 +137,7 @@ def supervise(start_front, processes: int, on_stop) -> int:
         pid, status = os.wait()  # resumed after a signal's handler (PEP 475)
         if pid not in fronts:
             continue
-        fronts.remove(pid)
+        del fronts[pid]
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             failed |= code != 0

@@ -113,6 +113,10 @@ def cmd_serve(args) -> int:
 
         fronts.share_state(app)  # in shared memory, before the fronts fork
     else:
+        if app.config["PIN_CPUS"]:
+            from ..sparql.cores import pin_front
+
+            pin_front(0)  # before the server's threads, which inherit it
         start_workers(app)  # forked now, before the server's threads exist
     try:
         if args.dev:
@@ -140,7 +144,7 @@ def cmd_serve(args) -> int:
         from . import fronts
 
         supervisor = os.getpid()
-        return fronts.supervise(lambda: _front(app, args, server, supervisor), processes,
+        return fronts.supervise(lambda index: _front(app, args, server, supervisor, index), processes,
                                 on_stop=server.close)
     return serve_until_signal(server, args.grace)
 
@@ -191,9 +195,10 @@ def listening_socket(host: str, port: int):
     return sock
 
 
-def _front(app, args, listener, supervisor: int) -> None:
-    """One front process: its query workers, then waitress on the shared socket until SIGTERM."""
+def _front(app, args, listener, supervisor: int, index: int) -> None:
+    """The ``index``-th front process: its query workers, then waitress on the shared socket until SIGTERM."""
     from ..sparql import shutdown_pools
+    from ..sparql.cores import pin_front
     from ..sparql.workers import die_with
     from .fronts import on_stop_signal
     from .sparql import start_workers
@@ -201,6 +206,8 @@ def _front(app, args, listener, supervisor: int) -> None:
     stop = threading.Event()
     on_stop_signal(stop)  # before the workers fork: they must not inherit blocked signals
     die_with(supervisor)  # ends with the supervisor, however that ends
+    if app.config["PIN_CPUS"]:
+        pin_front(index)  # before its threads, which inherit it
     start_workers(app)
     code = serve_until_signal(_waitress(app, args, sockets=[listener]), args.grace, stop)
     shutdown_pools()
