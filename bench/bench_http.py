@@ -4,8 +4,9 @@
 For each size (``bundled``, and ``2m`` with ``--sizes bundled 2m``):
 
 * **the servers**, each on 127.0.0.1 on a free port, stopped by PID: ``python -m bpkg serve``
-  (waitress, the query worker pool; the graph given with ``--kg``) at its defaults (**ours**)
-  and with ``--processes 2``, one front process per core here (**ours-2p**), ``oxigraph serve
+  (waitress, the query worker pool; the graph given with ``--kg``) at its defaults (**ours**:
+  a front process per core, each on its own core), with one front process (**ours-1p**) and
+  with the kernel placing every process (**ours-unpinned**, ``BPKG_PIN_CPUS=false``), ``oxigraph serve
   --union-default-graph`` loaded with the same quads, and ``rdflib-endpoint serve`` from
   the peers' venv (``bench/peers.py``; at the bundled size only: at 2M it loads for many
   minutes);
@@ -154,18 +155,20 @@ def data_paths(size: str) -> list[Path] | None:
     return None if size == "bundled" else [ROOT / "ontology", generate.ensure(size)]
 
 
-OURS = {"ours": 1, "ours-2p": 2}  # our server at the defaults, and with --processes 2 (one per core here)
+AUTO = min(len(os.sched_getaffinity(0)), 4)  # bpkg serve's default number of front processes here
+# Our server at its defaults (a front process per core, each on its own core), and what each
+# part of that default is worth: (arguments, environment, front processes).
+OURS = {"ours": ([], {}, AUTO), "ours-1p": (["--processes", "1"], {}, 1),
+        "ours-unpinned": ([], {"BPKG_PIN_CPUS": "false"}, AUTO)}
 
 
-def start_ours(paths: list[Path] | None, processes: int = 1) -> Server:
+def start_ours(paths: list[Path] | None, name: str = "ours") -> Server:
     port = free_port()
-    argv = [sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if processes > 1:
-        argv += ["--processes", str(processes)]
+    args, env, _ = OURS[name]
+    argv = [sys.executable, "-m", "bpkg", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     if paths:  # a generated graph: shaped like kg/, too large for the in-memory validator at 2M
         argv += ["--no-conformance-check", "--kg", *map(str, paths)]
-    name = next(label for label, n in OURS.items() if n == processes)
-    return Server(name, argv, port, "/sparql", {"BPKG_DATA_DIR": str(OUT / "no-submissions")})
+    return Server(name, argv, port, "/sparql", {"BPKG_DATA_DIR": str(OUT / "no-submissions"), **env})
 
 
 def oxigraph_binary() -> str | None:
@@ -224,7 +227,7 @@ def start_peers(kg, size: str, rdflib_python: Path | None, report: dict) -> dict
 
 def loaded(server: Server, text: str, clients: int, seconds: float) -> dict:
     """One load run; for our servers also the CPU per request of each kind of process."""
-    processes = OURS.get(server.name)
+    processes = OURS[server.name][2] if server.name in OURS else None
     before = (*server_cpu(server.proc.pid, processes), time.process_time()) if processes else None
     result = client.load_test(server.port, server.path, text, clients, seconds, bust=True)
     if before and result["requests"]:
@@ -296,8 +299,8 @@ def measure_size(size: str, seconds: float, client_counts: list[int], rdflib_pyt
     texts = [("ASK {}", ASK), *cases()]
     servers: dict[str, Server] = {}
     try:
-        for name, processes in OURS.items():
-            servers[name] = start_ours(paths, processes)
+        for name in OURS:
+            servers[name] = start_ours(paths, name)
             report[f"{name}_ready_s"] = servers[name].wait_ready(1800)
         servers.update(start_peers(kg, size, rdflib_python, report))
         time.sleep(1)
@@ -346,7 +349,9 @@ def summary(report: dict) -> dict:
     ask = next((c for c in report["cases"] if c["query"] == ASK), None)
     if ask:
         out["ASK {} p50 ms, 1 client"] = ask["results"]["ours"]["c1"]["p50_ms"]
-        out["ASK {} p50 ms, 1 client, ours-2p"] = ask["results"]["ours-2p"]["c1"]["p50_ms"]
+        for ours in OURS:
+            if ours != "ours":
+                out[f"ASK {{}} p50 ms, 1 client, {ours}"] = ask["results"][ours]["c1"]["p50_ms"]
     if len(report["clients"]) > 1:
         lo, hi = min(report["clients"]), max(report["clients"])
         for who in (*OURS, "oxigraph"):

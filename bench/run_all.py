@@ -178,7 +178,8 @@ def _verdict(ok: bool | None, how: str = "") -> str:
     return "–" if ok is None else "met" if ok else f"missed{how}"
 
 
-OURS_LABELS = {"ours": "", "ours-2p": ", `bpkg serve --processes 2`"}  # bench_http.OURS, as the targets table says it
+# bench_http.OURS, as the targets table says it
+OURS_LABELS = {"ours": "", "ours-1p": ", `bpkg serve --processes 1`", "ours-unpinned": ", `BPKG_PIN_CPUS=false`"}
 
 
 def render_serving(http: dict, timeline: dict | None = None) -> tuple[list[str], list[str]]:
@@ -219,7 +220,9 @@ def render_serving(http: dict, timeline: dict | None = None) -> tuple[list[str],
               "`python bench/bench_http.py` (run by `run_all.py`). Every request carries a new trailing comment, so "
               "no result cache answers it (each server parses and evaluates every request). **ours** = `bpkg serve` "
               "(waitress, the pool of query processes; the generated graphs with `--kg ... --no-conformance-check`) "
-              "at its defaults; **ours-2p** = the same with `--processes 2`, a front process per core; "
+              "at its defaults (a front process per core, each on its own core with the query it runs alone: "
+              "`bpkg/sparql/cores.py`); **ours-1p** = the same with one front process (`--processes 1`); "
+              "**ours-unpinned** = the defaults with the kernel placing every process (`BPKG_PIN_CPUS=false`); "
               "**oxigraph** = `oxigraph serve --union-default-graph`, in memory, loaded with the same quads; "
               "**rdflib-endpoint** = `rdflib-endpoint serve dump.nq` (bundled size only). Each client thread "
               "holds a keep-alive connection and sends prepared bytes (`bench/client.py`); p50 and p99 of the "
@@ -297,16 +300,23 @@ def serving_explanations(http: dict) -> list[str]:
                        "come from the safety design: the HTTP server is the one that holds slow and idle connections "
                        "without a thread each and answers every connection it accepted before SIGTERM, and the query "
                        "runs in a process without network that can be killed at its deadline.")
-        scale = bundled["summary"].get("throughput 8 clients / 1, ours")
-        scale_2p = bundled["summary"].get("throughput 8 clients / 1, ours-2p")
+        summary = bundled["summary"]
+        scale, scale_1p = (summary.get(f"throughput 8 clients / 1, {name}") for name in ("ours", "ours-1p"))
         if scale is not None:
-            out.append(f"- **Scaling with cores** (×{scale:.2f} at the bundled size with one front process): the "
-                       "query processes run in parallel, but every request also needs the front process's one "
-                       "interpreter (the GIL), and with 8 clients its CPU per request grows (see the table). "
-                       + (f"With `--processes 2` (a front per core, sharing the long lane, the token throttle and the "
-                          f"dataset's generation; `bpkg/web/fronts.py`) 8 clients get ×{scale_2p:.2f} the throughput "
-                          "of one. " if scale_2p is not None else "")
-                       + "The client runs on the same 2 cores, so neither server can get the whole machine.")
+            out.append(f"- **Scaling with cores** (×{scale:.2f} at the bundled size at the defaults"
+                       + (f"; ×{scale_1p:.2f} with one front process" if scale_1p is not None else "") + "): the "
+                       "query processes run in parallel, but every request also needs a front process's one "
+                       "interpreter (the GIL), so one front caps the throughput however many cores there are. By "
+                       "default `bpkg serve` runs a front per core (`bpkg/web/fronts.py`), which share the query "
+                       "slots, the /validate runs, the long lane, the token throttle and the dataset's generation. "
+                       "The client runs on the same 2 cores, so neither server can get the whole machine.")
+        pinned, unpinned = (summary.get(f"ASK {{}} p50 ms, 1 client{suffix}") for suffix in ("", ", ours-unpinned"))
+        if pinned is not None and unpinned is not None:
+            out.append(f"- **Placement on cores** (`ASK {{}}` p50 {pinned:.3f} ms at the defaults, {unpinned:.3f} ms "
+                       "with `BPKG_PIN_CPUS=false`): a request wakes four threads or processes in turn, and on this "
+                       "virtual machine a wake-up on another core costs about ten times one on the same core. Each "
+                       "front runs on a core of its own, and a query it runs alone runs on that core too "
+                       "(`bpkg/sparql/cores.py`); queries that run at once, or for longer than a second, run anywhere.")
     return out
 
 
