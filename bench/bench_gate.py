@@ -44,7 +44,7 @@ def main() -> int:
             _plans.clear()
             prepare(target, Request(query=text), limits)
         rows.append((name, median_ms(scan), median_ms(lambda: decide(text, target.graph_names)),
-                     _parse_needed(_without_comments(text)[0])))
+                     _parse_needed(_without_comments(text))))
     print("| query | scan (server) | decision (query process) | parsed |")
     print("|---|---:|---:|---|")
     for name, scan_ms, decide_ms, parsed in rows:

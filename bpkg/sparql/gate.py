@@ -23,6 +23,7 @@ The tokenizer is shared with the update sandbox and the external-store mode."""
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 import urllib.parse
@@ -55,10 +56,11 @@ def expand_unicode_escapes(text: str) -> str:
 
 
 # The lexical pieces of SPARQL that can hide a keyword or a bracket (SPARQL 1.1 §19.8),
-# tried in this order at each position. Each is at least as permissive as the grammar,
-# so the scanner never reads as code what the parser reads as a string, an IRI or a
-# comment; a quote that opens no complete string makes the rest of the text a string
-# (the parser will report it).
+# tried in this order at each position: their ordered alternation is the scanner's
+# reading (tests/test_sparql_scanner.py keeps it as the reference for the faster ways
+# below). Each is at least as permissive as the grammar, so the scanner never reads as
+# code what the parser reads as a string, an IRI or a comment; a quote that opens no
+# complete string makes the rest of the text a string (the parser will report it).
 _PN_EXTRA = "\u00b7\u0300-\u036f\u203f\u2040"
 _LOCAL_ESC = r"\\[_~.\-!$&'()*+,;=/?#@%]|%[0-9A-Fa-f]{2}"
 _PIECES = {
@@ -72,17 +74,33 @@ _PIECES = {
     "var": rf"[?$][\w{_PN_EXTRA}]+",
     "lang": r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*",
     "blank": rf"_:\w(?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?",
-    # PNAME_NS or PNAME_LN: prefix (may be empty) ':' local name (may be empty; no trailing '.')
-    "pname": rf"(?:[^\W\d_](?:[\w.\-{_PN_EXTRA}]*[\w\-{_PN_EXTRA}])?)?:"
-             rf"(?:(?:[\w:]|{_LOCAL_ESC})(?:(?:[\w.:\-{_PN_EXTRA}]|{_LOCAL_ESC})*(?:[\w:\-{_PN_EXTRA}]|{_LOCAL_ESC}))?)?",
+    # PNAME_NS or PNAME_LN: prefix (may be empty) ':' local name (may be empty). Neither ends
+    # with '.': the prefix's run of name characters must not, and the local name takes its
+    # dots only where a name character follows. (Possessive runs: the grammar's spelling,
+    # a run then one last character, backtracks through every word the scanner meets.)
+    "pname": rf"(?:[^\W\d_](?:[\w.\-{_PN_EXTRA}]*+(?<!\.))?)?:"
+             rf"(?:(?:[\w:]|{_LOCAL_ESC})(?:[\w:\-{_PN_EXTRA}]++|\.++(?=[\w:\-{_PN_EXTRA}]|{_LOCAL_ESC})|{_LOCAL_ESC})*+)?",
     "number": r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?",
     "word": r"[^\W\d_]\w*",
     "backslash": r"\\",  # never valid here (escapes were expanded); a later pass must not find one
     "unterminated": r"['\"].*",
     "other": r".",
 }
-_TOKEN = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PIECES.items()), re.S)
-_SKIPPED = frozenset({"ws", "comment", "string", "var", "lang", "blank", "number", "other"})
+_SKIPPED = ("ws", "string", "var", "lang", "blank", "number", "other")  # and comments, whose spans are kept
+
+# That reading in one match per token the gate keeps: first, possessively, the run of
+# tokens it skips (in C; a Python loop over every token cost more than the regex), then
+# the kept token. Each skipped piece starts with a character that no kept piece before it
+# in _PIECES can start with, so the run reads a skipped token exactly where the
+# alternation does and stops exactly where it reads a kept one. "other" is spelt out as
+# what no other piece reads: no white space, '#', quote, bracket, backslash, digit,
+# letter or ':' (a prefixed name), and '<' only where no IRI starts (``?``, ``$``, ``@``,
+# ``_`` and ``.`` get there only once a variable, a language tag, a blank node or a
+# number was tried). Possessive, the run never backtracks, so it stays linear.
+_OTHER = r"""[^\w\s#'"{}()\[\]\\:<]|_|<(?!""" + _PIECES["iri"][1:] + ")"
+_SCAN = re.compile("(?:" + "|".join(_OTHER if n == "other" else _PIECES[n] for n in _SKIPPED) + ")*+"
+                   "(?:" + "|".join(f"(?P<{n}>{p})" for n, p in _PIECES.items() if n not in _SKIPPED) + r"|\Z)", re.S)
+_new_token = tuple.__new__  # Token(...) runs a Python __new__, at twice the cost
 
 
 class Token(NamedTuple):
@@ -92,37 +110,27 @@ class Token(NamedTuple):
     depth: int
 
 
-def lex(text: str, comments: list | None = None, skeleton: list | None = None):
+def lex(text: str, comments: list | None = None) -> list[Token]:
     """The tokens of ``text`` that matter to the gate: words (keywords, function names),
     IRIs, prefixed names and brackets, with the bracket depth. Strings, comments,
-    variables, blank nodes, language tags and numbers are skipped.
-
-    In the same pass, if given: ``comments`` gets the (start, end) of every comment, and
-    ``skeleton`` every token but white space and comments, marked with whether white
-    space or a comment came before it (see :func:`_without_comments`)."""
-    depth = 0
-    skipped = _SKIPPED
-    separated = True
-    for m in _TOKEN.finditer(text):
+    variables, blank nodes, language tags and numbers are skipped; ``comments``, if
+    given, gets the (start, end) of every comment."""
+    toks, depth = [], 0
+    for m in _SCAN.finditer(text):
         kind = m.lastgroup
-        if skeleton is not None:
-            if kind == "ws" or kind == "comment":
-                separated = True
-                if kind == "comment" and comments is not None:
-                    comments.append(m.span())
-                continue
-            skeleton.append(" " + m.group() if separated else m.group())  # no token starts with white space
-            separated = False
-        if kind in skipped:
-            continue
         if kind == "open":
             depth += 1
-            yield Token(m.start(), kind, m.group(), depth)
+            toks.append(_new_token(Token, (m.start(kind), kind, m.group(kind), depth)))
         elif kind == "close":
-            yield Token(m.start(), kind, m.group(), depth)
+            toks.append(_new_token(Token, (m.start(kind), kind, m.group(kind), depth)))
             depth -= 1
-        else:
-            yield Token(m.start(), kind, m.group()[1:-1] if kind == "iri" else m.group(), depth)
+        elif kind == "comment":
+            if comments is not None:
+                comments.append(m.span(kind))
+        elif kind is not None:  # None: the skipped end of the text
+            toks.append(_new_token(Token, (m.start(kind), kind, m.group(kind)[1:-1] if kind == "iri" else m.group(kind),
+                                           depth)))
+    return toks
 
 
 def tokens(text: str):
@@ -133,20 +141,22 @@ def tokens(text: str):
             yield tok.pos, tok.text, tok.depth
 
 
+_depth = operator.attrgetter("depth")
+
+
 def screen(text: str, limits: Limits, what: str = "query") -> str:
     """The cheap checks before any parser: returns the text with escapes expanded."""
     return _screened(text, limits, what)[0]
 
 
-def _screened(text: str, limits: Limits, what: str, comments: list | None = None,
-              skeleton: list | None = None) -> tuple[str, list[Token]]:
+def _screened(text: str, limits: Limits, what: str, comments: list | None = None) -> tuple[str, list[Token]]:
     if len(text) > limits.max_query_chars:
         raise SparqlError(413, f"the {what} is {len(text)} characters long; the limit is {limits.max_query_chars}")
     text = expand_unicode_escapes(text)
     if not text.strip():
         raise SparqlError(400, f"the {what} is empty")
-    toks = list(lex(text, comments, skeleton))
-    deepest = max((t.depth for t in toks if t.kind == "open"), default=0)
+    toks = lex(text, comments)
+    deepest = max(map(_depth, toks), default=0)  # the deepest opening bracket's: no depth above 0 is reached otherwise
     if deepest > limits.max_depth:
         raise SparqlError(400, f"the {what} nests brackets {deepest} deep; the limit is {limits.max_depth}")
     return text, toks
@@ -164,6 +174,7 @@ UPDATE_REFUSED = ("this is a SPARQL Update; the endpoint is read-only and refuse
 # A prefix spelt like one of these could be read as the keyword by one parser and as a
 # prefixed name by another (``SERVICE:x``, ``FROM:g``): refused, so no reading matters.
 KEYWORD_PREFIXES = frozenset({"SERVICE", "SILENT", "FROM", "NAMED", "GRAPH"}) | UPDATE_KEYWORDS
+_GATED = frozenset({"SERVICE", "BASE", "PREFIX", "FROM"} | UPDATE_KEYWORDS | set(FORMS))  # the words gate() acts on
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -180,8 +191,7 @@ class Plan(NamedTuple):
     # The site's prefixes (bpkg.namespaces.PREFIXES) that the query uses without declaring
     # them: all the engine needs to be given (handing it every prefix costs as much as a small query).
     prefixes: dict | None = None
-    code: str = ""  # the text without its comments, and its skeleton: see _without_comments
-    skeleton: tuple = ()
+    code: str = ""  # the text without its comments (see _skeleton)
 
     @property
     def family(self) -> str | None:
@@ -208,27 +218,31 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
     a string, an IRI or a comment is no keyword, and prefixed names, variables and
     language tags are never taken for one, whatever their spelling.
     """
-    toks = list(lex(text)) if toks is None else toks
+    toks = lex(text) if toks is None else toks
     prefixes, base = dict(PREFIXES), base_iri  # pyoxigraph gets PREFIXES too; the query's own win
     form, default, named, used, declared = None, [], [], set(), set()
-    i = 0
-    while i < len(toks):
+    i, end = 0, len(toks)
+    while i < end:
         tok = toks[i]
-        if tok.kind == "backslash":
-            raise SparqlError(400, f"query syntax error at character {tok.pos + 1}: a backslash outside a string, "
-                                   "an IRI or a prefixed name")
-        if tok.kind == "pname" and tok.text.partition(":")[0].upper() in KEYWORD_PREFIXES:
-            keyword = tok.text.partition(":")[0]
-            raise SparqlError(400, f"{tok.text} at character {tok.pos + 1}: a prefix may not be spelt like the keyword "
-                                   f"{keyword.upper()} (SPARQL parsers disagree on whether {tok.text} is one token); "
-                                   "rename the prefix or put a space after the keyword")
-        if tok.kind != "word":
-            if tok.kind == "pname":
-                used.add(tok.text.partition(":")[0])
+        kind = tok.kind
+        if kind != "word":
+            if kind == "pname":
+                prefix = tok.text.partition(":")[0]
+                if prefix.upper() in KEYWORD_PREFIXES:
+                    raise SparqlError(400, f"{tok.text} at character {tok.pos + 1}: a prefix may not be spelt like the "
+                                           f"keyword {prefix.upper()} (SPARQL parsers disagree on whether {tok.text} is "
+                                           "one token); rename the prefix or put a space after the keyword")
+                used.add(prefix)
+            elif kind == "backslash":
+                raise SparqlError(400, f"query syntax error at character {tok.pos + 1}: a backslash outside a string, "
+                                       "an IRI or a prefixed name")
             i += 1
             continue
         word = tok.text.upper()
-        after = toks[i + 1] if i + 1 < len(toks) else None
+        if word not in _GATED:  # most words (WHERE, FILTER, a, ...): nothing to see
+            i += 1
+            continue
+        after = toks[i + 1] if i + 1 < end else None
         if word == "SERVICE":
             raise SparqlError(400, SERVICE_REFUSED)
         if word in UPDATE_KEYWORDS:
@@ -239,7 +253,7 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
             base = _resolve(after.text, base)
             i += 1
         elif (word == "PREFIX" and after is not None and after.kind == "pname" and after.text.endswith(":")
-              and i + 2 < len(toks) and toks[i + 2].kind == "iri"):
+              and i + 2 < end and toks[i + 2].kind == "iri"):
             prefixes[after.text[:-1]] = _resolve(toks[i + 2].text, base)
             declared.add(after.text[:-1])
             i += 2
@@ -247,7 +261,7 @@ def gate(text: str, graph_names: frozenset[str], base_iri: str | None = None, to
             is_named = after is not None and after.kind == "word" and after.text.upper() == "NAMED"
             j = i + 2 if is_named else i + 1
             keyword = "FROM NAMED" if is_named else "FROM"
-            graph = toks[j] if j < len(toks) else None
+            graph = toks[j] if j < end else None
             if graph is not None and graph.kind == "iri":
                 iri = _resolve(graph.text, base)
             elif graph is not None and graph.kind == "pname":
@@ -290,10 +304,9 @@ def prepare(target: Target, req: Request, limits: Limits) -> Plan:
     key = (req.query, req.base_iri, target.graph_names, limits.max_query_chars, limits.max_depth)
 
     def scan() -> Plan:
-        comments, skeleton = [], []
-        text, toks = _screened(req.query, limits, "query", comments, skeleton)
-        plan = gate(text, target.graph_names, req.base_iri, toks)
-        return plan._replace(code=_cut(text, comments), skeleton=tuple(skeleton))
+        comments = []
+        text, toks = _screened(req.query, limits, "query", comments)
+        return gate(text, target.graph_names, req.base_iri, toks)._replace(code=_cut(text, comments))
 
     plan = _cached(_plans, key, scan)
     if plan.family is None:
@@ -329,7 +342,7 @@ def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, 
     dataset does not hold. ``shared_store`` (an external store, which may hold other
     graphs too): ``GRAPH <iri>`` outside the dataset is refused as well; on our own store
     such a graph is simply empty. Run where it can be killed: pyparsing is slow on large texts."""
-    if not _parse_needed(_without_comments(text)[0]):
+    if not _parse_needed(_without_comments(text)):
         form = next((t.text.upper() for t in lex(text) if t.kind == "word" and t.text.upper() in FORMS), None)
         if form is not None:  # nothing to refuse or resolve: the engine parses it next (syntax errors from there)
             return {"form": form, "from_default": [], "from_named": []}
@@ -389,19 +402,29 @@ def decide(text: str, graph_names: frozenset[str], base_iri: str | None = None, 
     return {"form": form, "from_default": default, "from_named": named}
 
 
-def _without_comments(text: str) -> tuple[str, tuple[str, ...]]:
-    """The text with its comments removed, and its *skeleton*: every token but white space
-    and comments, each marked with whether white space or a comment came before it.
+def _without_comments(text: str) -> str:
+    comments = []
+    lex(text, comments)
+    return _cut(text, comments)
+
+
+# Each token but white space and comments, with the gap before it (white space and
+# comments, maybe none): one match, in C, per token. Where a gap ends neither can start,
+# so the rest of _PIECES, in order, reads the token their whole alternation would.
+_GAP_AND_TOKEN = re.compile(f"((?:{_PIECES['ws']}|{_PIECES['comment']})*+)"
+                            f"((?:{'|'.join(p for n, p in _PIECES.items() if n not in ('ws', 'comment'))})?)", re.S)
+
+
+def _skeleton(text: str) -> tuple[str, ...]:
+    """Every token of ``text`` but white space and comments, each marked with whether white
+    space or a comment came before it (the first always is: hence the space put in front).
 
     A comment is white space to every SPARQL parser (SPARQL 1.1 §19.4), and the scanner
     finds a ``#`` to be a comment only outside what it reads as a string, an IRI or a
     prefixed name, readings at least as permissive as the grammar's: where the two could
     disagree, the text does not parse. So a keyword inside a comment is no keyword, and
     two texts with one skeleton are one query to the parser."""
-    comments, skeleton = [], []
-    for _ in lex(text, comments, skeleton):
-        pass
-    return _cut(text, comments), tuple(skeleton)
+    return tuple([" " + tok if gap else tok for gap, tok in _GAP_AND_TOKEN.findall(" " + text) if tok])
 
 
 def _cut(text: str, spans: list[tuple[int, int]]) -> str:
@@ -426,15 +449,14 @@ _decisions: "OrderedDict[tuple, dict]" = OrderedDict()
 
 
 def decision_for(plan: Plan, graph_names: frozenset[str], base_iri: str | None = None, shared_store: bool = False) -> dict:
-    """:func:`decide` on a scanned query, kept per skeleton (see :func:`_without_comments`):
+    """:func:`decide` on a scanned query, kept per skeleton (see :func:`_skeleton`):
     the same query sent again with other comments or spacing, as a notebook or a UI does,
     is not parsed again. A text that changes any token (a literal, an IRI, a LIMIT) is
     parsed anew, unless it cannot use what the parse looks for (:func:`_parse_needed`)."""
     text = plan.query
-    code, skeleton = (plan.code, plan.skeleton) if plan.skeleton else _without_comments(text)
-    if plan.form is not None and not _parse_needed(code):
+    if plan.form is not None and not _parse_needed(plan.code or _without_comments(text)):
         return {"form": plan.form, "from_default": [], "from_named": []}
-    key = (skeleton, base_iri, graph_names, shared_store)
+    key = (_skeleton(text), base_iri, graph_names, shared_store)
     return _cached(_decisions, key, lambda: decide(text, graph_names, base_iri, shared_store=shared_store))
 
 
