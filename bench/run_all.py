@@ -311,9 +311,12 @@ def serving_explanations(http: dict) -> list[str]:
                        "slots, the /validate runs, the long lane, the token throttle and the dataset's generation. "
                        "The client runs on the same 2 cores, so neither server can get the whole machine.")
         pinned, unpinned = (summary.get(f"ASK {{}} p50 ms, 1 client{suffix}") for suffix in ("", ", ours-unpinned"))
+        loaded = [summary.get(f"p50 {name}/oxigraph, 8 clients") for name in ("ours", "ours-unpinned")]
         if pinned is not None and unpinned is not None:
             out.append(f"- **Placement on cores** (`ASK {{}}` p50 {pinned:.3f} ms at the defaults, {unpinned:.3f} ms "
-                       "with `BPKG_PIN_CPUS=false`): a request wakes four threads or processes in turn, and on this "
+                       "with `BPKG_PIN_CPUS=false`"
+                       + (f"; with 8 clients, p50 ×{loaded[0]:.2f} Oxigraph's against ×{loaded[1]:.2f}"
+                          if None not in loaded else "") + "): a request wakes four threads or processes in turn, and on this "
                        "virtual machine a wake-up on another core costs about ten times one on the same core. Each "
                        "front runs on a core of its own, and a query it runs alone runs on that core too "
                        "(`bpkg/sparql/cores.py`); queries that run at once, or for longer than a second, run anywhere.")
