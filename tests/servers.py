@@ -4,7 +4,9 @@ Servers listen on a free loopback port and are stopped by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -110,3 +112,36 @@ def query_processes(pid: int) -> list[int]:
     below = descendants(pid)
     fronts = children(pid)
     return [p for p in below if p not in fronts] or fronts
+
+
+@contextlib.contextmanager
+def only(front: int, supervisor: int):
+    """Only ``front`` accepts connections meanwhile: the others are stopped (SIGSTOP)."""
+    others = [pid for pid in children(supervisor) if pid != front]
+    for pid in others:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in others:
+            os.kill(pid, signal.SIGCONT)
+
+
+def session_on(front: int, supervisor: int, base: str):
+    """A keep-alive connection (a requests.Session) to ``front``: every request of the session goes to it."""
+    import requests
+
+    session = requests.Session()
+    with only(front, supervisor):
+        assert session.get(base + "/sparql", params={"query": "ASK {}"}, timeout=30).status_code == 200
+    return session
+
+
+def resume_and_stop(proc) -> None:
+    """Stop server ``proc`` once every process of it runs again (a test may have stopped some with SIGSTOP)."""
+    for pid in descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    stop_server(proc)

@@ -15,13 +15,12 @@ import sys
 import textwrap
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 import requests
 
 from conftest import ROOT, start_server, stop_server
-from servers import children, descendants
+from servers import children, descendants, only, resume_and_stop, session_on
 
 CPUS = frozenset(os.sched_getaffinity(0))
 pytestmark = pytest.mark.skipif(len(CPUS) < 2, reason="placement on cores needs a machine of at least 2 cores")
@@ -35,35 +34,11 @@ def affinity(pid: int) -> frozenset[int]:
     return frozenset(os.sched_getaffinity(pid))
 
 
-@contextmanager
-def only(front: int, supervisor: int):
-    others = [pid for pid in children(supervisor) if pid != front]
-    for pid in others:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in others:
-            os.kill(pid, signal.SIGCONT)
-
-
-def session_on(front: int, supervisor: int, base: str) -> requests.Session:
-    session = requests.Session()
-    with only(front, supervisor):
-        assert session.get(base + "/sparql", params={"query": "ASK {}"}, timeout=30).status_code == 200
-    return session
-
-
 @pytest.fixture(scope="module")
 def server():
     base, proc = start_server("--processes", "2", env=QUICK_FOR_A_MINUTE)
     yield base, proc
-    for pid in descendants(proc.pid):
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-    stop_server(proc)
+    resume_and_stop(proc)
 
 
 def test_each_front_runs_on_a_core_of_its_own(server):

@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 import urllib.parse
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import requests
 
 from bpkg.sparql import Limits, SparqlError
 from conftest import ROOT, bpkg_cli, start_server, stop_server
-from servers import children, descendants, get_from
+from servers import children, descendants, get_from, only, resume_and_stop, session_on
 
 SUBMITTER = "submitter-token-for-the-tests-01"
 CURATOR = "curator-token-for-the-tests-0001"
@@ -33,19 +32,6 @@ def two_fronts(tmp_path_factory):
     base, proc = start_server("--processes", "2", "--data-dir", str(tmp_path_factory.mktemp("data")), env=TOKENS)
     yield base, proc
     stop_server(proc)
-
-
-@contextmanager
-def only(front: int, supervisor: int):
-    """Only ``front`` accepts connections meanwhile: the others are stopped (SIGSTOP)."""
-    others = [pid for pid in children(supervisor) if pid != front]
-    for pid in others:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in others:
-            os.kill(pid, signal.SIGCONT)
 
 
 def _get(base: str, path: str, source: str = "127.0.0.1", headers: dict | None = None) -> tuple[int, str]:
@@ -216,12 +202,16 @@ HELD = {"BPKG_SPARQL_LONG_AFTER": "60", "BPKG_SPARQL_TIMEOUT": "60", "BPKG_VALID
 def held_fronts():
     base, proc = start_server("--processes", "2", env=HELD)
     yield base, proc
-    for pid in descendants(proc.pid):
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-    stop_server(proc)
+    resume_and_stop(proc)
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User and system CPU time of ``pid`` so far, in clock ticks (10 ms each)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
 
 
 def _state(pid: int) -> str:
@@ -233,11 +223,15 @@ def _state(pid: int) -> str:
 
 def _hold(front: int, count: int, known: set[int] = frozenset(), seconds: float = 20) -> list[int]:
     """Wait until ``count`` processes of ``front`` run (on the CPU: a query worker with a query,
-    or any process not in ``known``), stop them, and return their PIDs."""
+    or any process not in ``known``) and are at work, stop them, and return their PIDs.
+
+    At work: 20 ms of CPU used. A process forked a moment ago may still hold descriptors it
+    inherited from the front, such as the write end of another run's pipe, until it closes
+    them first thing; stopped before that, it would keep that other run from ever ending."""
     end, held = time.monotonic() + seconds, []
     while time.monotonic() < end and len(held) < count:
         for pid in children(front):
-            if pid not in held and (pid not in known if known else _state(pid) == "R"):
+            if pid not in held and (pid not in known if known else _state(pid) == "R") and _cpu_ticks(pid) >= 2:
                 os.kill(pid, signal.SIGSTOP)
                 held.append(pid)
         time.sleep(0.005)
@@ -260,19 +254,11 @@ def _in_background(fn) -> tuple[threading.Thread, list]:
     return thread, box
 
 
-def _session_on(front: int, supervisor: int, base: str) -> requests.Session:
-    """A keep-alive connection to ``front``: every request of the session goes to it."""
-    session = requests.Session()
-    with only(front, supervisor):
-        assert session.get(base + "/sparql", params={"query": "ASK {}"}, timeout=30).status_code == 200
-    return session
-
-
 def test_query_slots_are_the_server_s_whichever_front_takes_them(held_fronts):
     base, proc = held_fronts
     first, second = children(proc.pid)
     slots = Limits().max_workers
-    on_second = _session_on(second, proc.pid, base)
+    on_second = session_on(second, proc.pid, base)
     runaways = []
     with only(first, proc.pid):  # every slot of the server taken through one front (its share was half)
         for i in range(slots):
@@ -322,10 +308,10 @@ def test_validation_runs_are_the_server_s_whichever_front_takes_them(held_fronts
     def validate(session) -> requests.Response:
         return session.post(base + "/validate", data=doc, headers={"Content-Type": "text/turtle"}, timeout=90)
 
-    on_first, on_second = _session_on(first, proc.pid, base), _session_on(second, proc.pid, base)
+    on_first, on_second = session_on(first, proc.pid, base), session_on(second, proc.pid, base)
     before = {front: set(children(front)) for front in (first, second)}  # their query workers
     # Two runs at once through the same front (its share was one).
-    also_on_first = _session_on(first, proc.pid, base)
+    also_on_first = session_on(first, proc.pid, base)
     _in_background(lambda: validate(on_first))
     _in_background(lambda: validate(also_on_first))
     held = _hold(first, parallel, before[first])

@@ -18,8 +18,9 @@ So, unless ``PIN_CPUS`` is off:
 * as soon as a front runs two queries at once, every one of them may run on any core
   again, and so does a query that becomes long-running: a query never waits for the
   front's core while another core is free;
-* every other process a front forks (a validation run, a one-shot query) starts free of
-  the front's core (:func:`unpin_self`).
+* every process a front forks (a validation run, a one-shot query, a new query worker) is
+  let go from the front's core as soon as it exists, so it may start on an idle core
+  rather than wait for the front's.
 """
 
 from __future__ import annotations

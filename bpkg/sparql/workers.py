@@ -96,7 +96,7 @@ def _become_query_process(keep_fd: int, memory_mb: int, network: bool = False, a
         die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    cores.unpin_self()  # a pool worker is placed per query by its pool (WorkerPool._place)
+    cores.unpin_self()  # in case the parent had not yet (a pool worker is placed per query: WorkerPool._place)
     os.closerange(3, keep_fd)
     os.closerange(keep_fd + 1, max(keep_fd + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
     if not network and not isolate_network() and not allow_network:
@@ -125,6 +125,8 @@ def spawn_query_process(channel_fd: int, body, memory_mb: int, network: bool = F
             code = 1
         finally:
             os._exit(code)
+    if cores.home() is not None:  # forked on a pinned front's core: may start on another one at once
+        cores.place(pid, None)
     return pid
 
 
