@@ -192,7 +192,7 @@ def test_a_dead_front_s_place_in_the_long_lane_is_free_again():
 # -- the query slots and /validate runs are the server's, whichever front takes them ------------
 #
 # A slot is held without burning the machine: the query or validation is started, and the
-# process running it is stopped (SIGSTOP) as soon as it appears; it holds its slot until it is
+# process running it is stopped (SIGSTOP) once it is at work (see _hold); it holds its slot until it is
 # killed. Queries stay in the quick lane meanwhile (long_after and the deadlines: a minute).
 
 HELD = {"BPKG_SPARQL_LONG_AFTER": "60", "BPKG_SPARQL_TIMEOUT": "60", "BPKG_VALIDATE_TIMEOUT": "60"}
