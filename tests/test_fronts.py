@@ -292,6 +292,53 @@ def test_query_slots_are_the_server_s_whichever_front_takes_them(held_fronts):
             os.kill(pid, signal.SIGKILL)
 
 
+def _sockets(pid: int) -> int:
+    return sum(1 for fd in os.listdir(f"/proc/{pid}/fd") if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"))
+
+
+def _wait_in(front: int, supervisor: int, base: str, count: int, first_address: int) -> list:
+    """``count`` requests for a query slot sent through ``front``, once it holds their connections."""
+    before = _sockets(front)
+    with only(front, supervisor):
+        waiting = [_in_background(lambda i=i: _get(base, "/sparql?" + urllib.parse.urlencode(
+            {"query": f'ASK {{ ?s ?p "waiting {i}" }}'}), source=f"127.0.4.{i}"))
+            for i in range(first_address, first_address + count)]
+        end = time.monotonic() + 20
+        while _sockets(front) < before + count and time.monotonic() < end:
+            time.sleep(0.01)
+    assert _sockets(front) >= before + count, f"front {front} holds fewer than the {count} connections: it answered some"
+    return waiting
+
+
+def test_the_waiting_room_is_the_server_s_whichever_front_the_requests_reach():
+    """With every quick slot taken, requests wait for one in a waiting room of the whole
+    server (32 places): 20 through one front and 12 through the other all wait, and the
+    next is refused at once (with a share each, the first front refused its 17th)."""
+    base, proc = start_server("--processes", "2", env={**HELD, "BPKG_SPARQL_QUEUE_WAIT": "60"})
+    try:
+        first, second = children(proc.pid)
+        slots, room = Limits().max_workers, Limits().max_waiting
+        with only(first, proc.pid):
+            for i in range(slots):
+                _in_background(lambda i=i: _get(base, "/sparql?" + urllib.parse.urlencode({"query": RUNAWAY}),
+                                                source=f"127.0.2.{i + 1}"))
+            held = _hold(first, slots)
+        waiting = _wait_in(first, proc.pid, base, 20, 1) + _wait_in(second, proc.pid, base, room - 20, 21)
+        time.sleep(0.5)
+        assert not [answer for _, answer in waiting if answer], "a request did not wait for a slot"
+        with only(second, proc.pid):
+            status, body = _get(base, "/sparql?" + urllib.parse.urlencode({"query": 'ASK { ?s ?p "one too many" }'}),
+                                source="127.0.5.1")
+        assert status == 503 and f"{room} requests already wait for a query slot" in body, body
+        for pid in held:  # the slots free again: every waiting request is answered
+            os.kill(pid, signal.SIGKILL)
+        for thread, answer in waiting:
+            thread.join(timeout=60)
+            assert answer and answer[0][0] == 200, answer
+    finally:
+        resume_and_stop(proc)
+
+
 def _many_projects(count: int) -> bytes:
     """A submission of ``count`` projects (the example's, renamed): seconds to validate."""
     text = (ROOT / "examples" / "project.ttl").read_text()

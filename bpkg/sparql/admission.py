@@ -15,7 +15,7 @@ So runaway queries, from one client or many, hold at most ``max_long`` processes
 yield the CPU to everyone else, and never the quick lane. The deadline counts from
 admission (the pool starts it when the query is handed to a worker).
 
-Both lanes, and the /validate runs, are :class:`Slots`: tables in memory shared with the
+Both lanes, the quick lane's waiting room and the /validate runs are :class:`Slots`: tables in memory shared with the
 processes forked after they are made, so with several front processes (``bpkg serve
 --processes N``) the totals hold for the server as a whole and any front may take any free
 slot. One process uses the same tables (an uncontended take and give back costs about 3 µs).
@@ -34,7 +34,7 @@ from contextlib import contextmanager
 
 from .protocol import Limits, SparqlError
 
-FULL, CROWDED, TAG_FULL = -1, -2, -3  # what Slots.take answers instead of a place
+FULL, TAG_FULL = -1, -3  # what Slots.take answers instead of a place
 POLL_S = 0.005  # how often a waiter looks for a slot freed by another process
 
 
@@ -64,7 +64,6 @@ class Slots:
             Slots._file = os.memfd_create("bpkg-slots", os.MFD_CLOEXEC)
         self._byte = next(Slots._bytes)  # each table locks a byte of its own: one process may hold two
         self._cond = threading.Condition(threading.Lock())
-        self.waiting = 0  # threads of this process waiting for a slot now
 
     def _lock(self) -> None:
         """The table to this process, across processes (call with ``_cond`` held; then ``_unlock``)."""
@@ -73,27 +72,18 @@ class Slots:
     def _unlock(self) -> None:
         fcntl.lockf(Slots._file, fcntl.LOCK_UN, 1, self._byte)
 
-    def take(self, tag: int = 1, per_tag: int | None = None, wait: float = 0.0, max_waiting: int | None = None) -> int:
+    def take(self, tag: int = 1, per_tag: int | None = None, wait: float = 0.0) -> int:
         """Take a free place for this process: its number, or TAG_FULL (``per_tag`` places
-        already hold ``tag``), FULL (none free within ``wait`` seconds) or CROWDED (none free
-        now, and ``max_waiting`` threads of this process already wait)."""
+        already hold ``tag``) or FULL (none free within ``wait`` seconds)."""
         with self._cond:
             place = self._claim(tag, per_tag)
-            if place != FULL or wait <= 0:
-                return place
-            if max_waiting is not None and self.waiting >= max_waiting:
-                return CROWDED
-            self.waiting += 1
-            try:
-                end = time.monotonic() + wait
-                while place == FULL:
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(min(left, POLL_S))
-                    place = self._claim(tag, per_tag)
-            finally:
-                self.waiting -= 1
+            end = time.monotonic() + wait
+            while place == FULL:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, POLL_S))
+                place = self._claim(tag, per_tag)
             return place
 
     def give_back(self, place: int) -> None:
@@ -188,23 +178,32 @@ class LongLane:
 
 
 class Admission:
-    """The quick lane (``quick``, ``limits.max_workers`` slots) and the long lane of a server;
-    both made here unless given (shared with the other fronts)."""
+    """The quick lane (``quick``, ``limits.max_workers`` slots), its waiting room
+    (``limits.max_waiting`` places: a request waits for a slot only in one of them) and the
+    long lane of a server; each made here unless given (shared with the other fronts)."""
 
-    def __init__(self, limits: Limits, quick: Slots | None = None, long_lane: LongLane | None = None):
+    def __init__(self, limits: Limits, quick: Slots | None = None, long_lane: LongLane | None = None,
+                 waiting_room: Slots | None = None):
         self.limits = limits
         self.quick = quick if quick is not None else Slots(limits.max_workers)  # (an empty table is falsy)
         self.long_lane = long_lane if long_lane is not None else LongLane(limits)
+        self.waiting_room = waiting_room if waiting_room is not None else Slots(limits.max_waiting)
 
     @contextmanager
     def slot(self, client: str):
         """Hold a quick-lane slot for one query; yields a ``go_long`` callable for the pool."""
         lim = self.limits
-        place = self.quick.take(wait=lim.queue_wait, max_waiting=lim.max_waiting)
-        if place == CROWDED:
-            raise _busy(f"{lim.max_waiting} requests already wait for a query slot")
-        if place < 0:
-            raise _busy(f"all {self.quick.size} query slots stayed taken for {lim.queue_wait:g} s")
+        place = self.quick.take()
+        if place == FULL:  # wait for one, in a place of the waiting room
+            seat = self.waiting_room.take()
+            if seat == FULL:
+                raise _busy(f"{self.waiting_room.size} requests already wait for a query slot")
+            try:
+                place = self.quick.take(wait=lim.queue_wait)
+            finally:
+                self.waiting_room.give_back(seat)
+            if place == FULL:
+                raise _busy(f"all {self.quick.size} query slots stayed taken for {lim.queue_wait:g} s")
         held = [self.quick, place]
 
         def go_long() -> None:
@@ -218,5 +217,5 @@ class Admission:
             held[0].give_back(held[1])
 
     def state(self) -> dict:
-        """Slots held in the whole server; requests of this process waiting for one."""
-        return {"quick": len(self.quick), "long": len(self.long_lane), "waiting": self.quick.waiting}
+        """Slots held, and requests waiting for one, in the whole server."""
+        return {"quick": len(self.quick), "long": len(self.long_lane), "waiting": len(self.waiting_room)}

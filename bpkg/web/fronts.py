@@ -8,14 +8,16 @@ answered on N cores at once. The default stops at 4 fronts: the query processes 
 cores too.
 
 What the fronts share, in memory made before they fork (so they read one number, never a
-message): the query slots of both lanes and the /validate runs
-(:class:`bpkg.sparql.admission.Slots`: the totals hold for the whole server, and any front
-may take any free slot), the count of wrong tokens per address
+message): the query slots of both lanes, the quick lane's waiting room and the /validate
+runs (:class:`bpkg.sparql.admission.Slots`: the totals hold for the whole server, and any
+front may take any free slot; with a share each, 32 clients' queries arriving unevenly
+found one front's half of the waiting room full and got 503 while the other's had room),
+the count of wrong tokens per address
 (:class:`bpkg.web.hygiene.SharedAuthFailures`), and the generation of the served dataset
 (a submission accepted through one front is served by every front from its next request).
 
 What each front has of its own is a share of the configured totals of :data:`SHARED_OUT`:
-the waiting room for a query slot, the result cache (a repeated query is answered from the
+the result cache (a repeated query is answered from the
 cache of the front that answered it before; on a new connection, which may land on
 another front, it may be evaluated once per front), and the open connections. The
 configured totals are what the service description shows.
@@ -37,7 +39,7 @@ import sys
 import threading
 import time
 
-SHARED_OUT = ("SPARQL_MAX_WAITING", "SPARQL_CACHE_ENTRIES", "SPARQL_CACHE_BYTES")
+SHARED_OUT = ("SPARQL_CACHE_ENTRIES", "SPARQL_CACHE_BYTES")
 RESPAWN_PAUSE_S = 1.0  # a front that keeps dying is replaced at most this often
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -60,7 +62,7 @@ def per_front(config) -> dict:
 
 
 def slots(app) -> dict:
-    """The slot tables of the server: ``quick`` and ``long`` (the lanes of
+    """The slot tables of the server: ``quick``, its ``waiting`` room and ``long`` (the lanes of
     :mod:`bpkg.sparql.admission`) and ``validation`` (``VALIDATE_PARALLEL``). Made on first
     use, which for several fronts is :func:`share_state`, before they fork."""
     from ..sparql import Limits
@@ -69,7 +71,8 @@ def slots(app) -> dict:
     with _slots_lock:
         if "bpkg-slots" not in app.extensions:
             limits = Limits.from_config(app.config)
-            app.extensions["bpkg-slots"] = {"quick": Slots(limits.max_workers), "long": LongLane(limits),
+            app.extensions["bpkg-slots"] = {"quick": Slots(limits.max_workers), "waiting": Slots(limits.max_waiting),
+                                            "long": LongLane(limits),
                                             "validation": Slots(int(app.config["VALIDATE_PARALLEL"]))}
         return app.extensions["bpkg-slots"]
 

@@ -69,12 +69,12 @@ class Serving:
         from .fronts import per_front, running, share_of, slots
 
         self.app = app
-        config = {**app.config, **per_front(app.config)}  # one front's share of the waiting room and cache
+        config = {**app.config, **per_front(app.config)}  # one front's share of the result cache
         self.limits = Limits.from_config(config)
         entries, size = int(config.get("SPARQL_CACHE_ENTRIES") or 0), int(config.get("SPARQL_CACHE_BYTES") or 0)
         self.cache = ResultCache(entries, size) if entries > 0 and size > 0 else None
         shared = slots(app)  # the server's, whichever front takes them
-        self.admission = Admission(self.limits, shared["quick"], shared["long"])
+        self.admission = Admission(self.limits, shared["quick"], shared["long"], shared["waiting"])
         self.pooled = bool(app.config.get("SPARQL_POOL"))
         # Each front may run every quick slot of the server, but keeps forked only its share:
         # the idle processes of all fronts together stay as many as one server's.
