@@ -80,8 +80,9 @@ def cpu_ticks(pid: int) -> int:
 
 
 def busy_workers(server_pid: int, window: float = 0.5) -> list[int]:
-    """The server's descendants that burn CPU right now: the ones running a query."""
-    before = {p: cpu_ticks(p) for p in descendants(server_pid)}
+    """The server's query processes that burn CPU right now: the ones running a query (never a
+    front process, which burns some too while it serves)."""
+    before = {p: cpu_ticks(p) for p in query_processes(server_pid)}
     time.sleep(window)
     return [p for p, ticks in before.items() if ticks >= 0 and cpu_ticks(p) > ticks]
 
