@@ -59,6 +59,7 @@ import workload  # noqa: E402
 import bpkg  # noqa: E402
 from bpkg import queries  # noqa: E402
 from bpkg.remote import RemoteStore, load_into  # noqa: E402
+from bpkg.settings import processes_by_default  # noqa: E402
 from tests.servers import free_port, stop_server  # noqa: E402 (one copy, shared with the tests)
 
 ROOT = generate.ROOT
@@ -155,7 +156,7 @@ def data_paths(size: str) -> list[Path] | None:
     return None if size == "bundled" else [ROOT / "ontology", generate.ensure(size)]
 
 
-AUTO = min(len(os.sched_getaffinity(0)), 4)  # bpkg serve's default number of front processes here
+AUTO = processes_by_default()  # bpkg serve's number of front processes here
 # Our server at its defaults (a front process per core, each on its own core), and what each
 # part of that default is worth: (arguments, environment, front processes).
 OURS = {"ours": ([], {}, AUTO), "ours-1p": (["--processes", "1"], {}, 1),

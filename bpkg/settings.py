@@ -17,6 +17,7 @@ from .cache import DEFAULT_MAX_ENTRIES as CACHE_MAX_ENTRIES
 from .data_files import npm_file
 from .queries import QUERY_DIR
 from .sparql import Limits
+from .sparql.cores import SERVER_CPUS
 from .submissions import DEFAULT_MAX_PENDING
 from .validation import DEFAULT_MAX_BYTES as VALIDATE_MAX_BYTES
 
@@ -82,12 +83,9 @@ MAX_PROCESSES_BY_DEFAULT = 4  # the query processes need cores too
 
 def processes_by_default() -> int:
     """``PROCESSES`` = 0: one front per core this process may run on (a container's CPU set,
-    not the whole machine's), at most :data:`MAX_PROCESSES_BY_DEFAULT`."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_PROCESSES_BY_DEFAULT))
+    not the whole machine's: the cores the fronts are pinned to), at most
+    :data:`MAX_PROCESSES_BY_DEFAULT`."""
+    return max(1, min(len(SERVER_CPUS) or os.cpu_count() or 1, MAX_PROCESSES_BY_DEFAULT))
 
 
 def published(config) -> list[tuple[Setting, object]]:

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 
 from .protocol import Limits, SparqlError
 
-FULL, TAG_FULL = -1, -3  # what Slots.take answers instead of a place
+FULL, TAG_FULL = -1, -2  # what Slots.take answers instead of a place
 POLL_S = 0.005  # how often a waiter looks for a slot freed by another process
 
 
