@@ -9,7 +9,10 @@ For each size (``bundled``, and ``2m`` with ``--sizes bundled 2m``):
   with the kernel placing every process (**ours-unpinned**, ``BPKG_PIN_CPUS=false``), ``oxigraph serve
   --union-default-graph`` loaded with the same quads, and ``rdflib-endpoint serve`` from
   the peers' venv (``bench/peers.py``; at the bundled size only: at 2M it loads for many
-  minutes);
+  minutes); and, at the bundled size, **the design's floor**: ``bench/bare_server.py``, an
+  endpoint built as ``bpkg serve`` is (front processes, the query handed to a query
+  process, the engine's JSON) with none of bpkg's code, under waitress (**bare-waitress**)
+  and under granian, a Rust HTTP server for WSGI (**bare-granian**);
 * **the queries**: seven (a point lookup, four named queries with their example values, the
   3-way join and the GROUP BY of ``workload.py``), plus ``ASK {}`` for the fixed cost. Every
   request carries a new trailing comment, so no server can answer it from a result cache;
@@ -28,6 +31,7 @@ For each size (``bundled``, and ``2m`` with ``--sizes bundled 2m``):
 
     python bench/bench_http.py --quick                    # bundled only, 1 s per case
     python bench/bench_http.py --sizes bundled 2m --json bench/out/http.json
+    python bench/bench_http.py --json bench/out/http.json --keep-other-sizes   # bundled again, 2m kept
 
 The client threads share the 2 cores with the servers; the ratios are the figure.
 """
@@ -35,6 +39,7 @@ The client threads share the 2 cores with the servers; the ratios are the figure
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
@@ -161,6 +166,8 @@ AUTO = processes_by_default()  # bpkg serve's number of front processes here
 # part of that default is worth: (arguments, environment, front processes).
 OURS = {"ours": ([], {}, AUTO), "ours-1p": (["--processes", "1"], {}, 1),
         "ours-unpinned": ([], {"BPKG_PIN_CPUS": "false"}, AUTO)}
+# The design's floor (bench/bare_server.py), by its HTTP server: as many fronts as ours.
+BARE = {"bare-waitress": "waitress", "bare-granian": "granian"}
 
 
 def start_ours(paths: list[Path] | None, name: str = "ours") -> Server:
@@ -201,6 +208,29 @@ def start_oxigraph(kg) -> Server | None:
         server.stop()
         raise
     return server
+
+
+def start_bare(kg, size: str, report: dict) -> dict[str, Server]:
+    """The design's floor (``bare_server.py``), from the peers' venv, which has granian."""
+    if size != "bundled":
+        report["skipped"].append(f"the bare servers at {size}: the engine's time dominates there")
+        return {}
+    if not peers.python().is_file():
+        report["skipped"].append("the bare servers: no peers' venv (python bench/peers.py makes it)")
+        return {}
+    dump = dump_nquads(kg, OUT / f"http-{size}.nq")
+    servers = {}
+    try:
+        for name, http in BARE.items():
+            port = free_port()
+            servers[name] = Server(name, [str(peers.python()), str(HERE / "bare_server.py"), "--http", http,
+                                          "--port", str(port), "--fronts", str(AUTO), str(dump)], port, "/sparql")
+            servers[name].wait_ready(120)
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return servers
 
 
 def start_peers(kg, size: str, rdflib_python: Path | None, report: dict) -> dict[str, Server]:
@@ -296,13 +326,15 @@ def measure_size(size: str, seconds: float, client_counts: list[int], rdflib_pyt
     paths = data_paths(size)
     kg = bpkg.load(paths)
     report = {"size": size, "triples": len(kg), "seconds": seconds, "clients": client_counts, "skipped": [],
-              "cases": [], "memory": {}}
+              "cases": [], "memory": {},
+              "measured_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M+00:00")}
     texts = [("ASK {}", ASK), *cases()]
     servers: dict[str, Server] = {}
     try:
         for name in OURS:
             servers[name] = start_ours(paths, name)
             report[f"{name}_ready_s"] = servers[name].wait_ready(1800)
+        servers.update(start_bare(kg, size, report))
         servers.update(start_peers(kg, size, rdflib_python, report))
         time.sleep(1)
         for name in OURS:
@@ -347,6 +379,15 @@ def summary(report: dict) -> dict:
                 if ratios:
                     out[f"p50 {ours}/{peer}, {n} client{'s' if n > 1 else ''}"] = \
                         math.exp(statistics.mean(map(math.log, ratios)))
+    for bare in BARE:  # the design's floor, against Oxigraph; and what bpkg's own code adds to it
+        for peer, mine in (("oxigraph", bare), (bare, "ours")):
+            for n in report["clients"]:
+                ratios = [c["results"][mine][f"c{n}"]["p50_ms"] / c["results"][peer][f"c{n}"]["p50_ms"]
+                          for c in cases if peer in c["results"] and mine in c["results"]
+                          and c["results"][mine][f"c{n}"]["p50_ms"] and c["results"][peer][f"c{n}"]["p50_ms"]]
+                if ratios:
+                    out[f"p50 {mine}/{peer}, {n} client{'s' if n > 1 else ''}"] = \
+                        math.exp(statistics.mean(map(math.log, ratios)))
     ask = next((c for c in report["cases"] if c["query"] == ASK), None)
     if ask:
         out["ASK {} p50 ms, 1 client"] = ask["results"]["ours"]["c1"]["p50_ms"]
@@ -371,12 +412,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-starts", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="bundled only, 1 s per case, one cold start")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep-other-sizes", action="store_true",
+                        help="keep the sizes already in --json that this run does not measure (each says when it was measured)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.seconds, args.cold_starts = ["bundled"], 1.0, 1
     OUT.mkdir(parents=True, exist_ok=True)
     peers.ensure()
     report = {"sizes": {}, "cold_start_s": {}}
+    if args.keep_other_sizes and args.json and args.json.is_file():
+        earlier = json.loads(args.json.read_text(encoding="utf-8"))["sizes"]
+        written = datetime.datetime.fromtimestamp(args.json.stat().st_mtime, datetime.timezone.utc)
+        report["sizes"] = {size: r for size, r in earlier.items() if size not in args.sizes}
+        for r in report["sizes"].values():  # measured before sizes said when: the file was written at the run's end
+            r.setdefault("measured_at", written.strftime("%Y-%m-%dT%H:%M+00:00"))
     for size in args.sizes:
         report["sizes"][size] = measure_size(size, args.seconds, args.clients, peers.python())
         report["sizes"][size]["summary"] = summary(report["sizes"][size])

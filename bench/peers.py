@@ -3,7 +3,8 @@
 ``rdflib-endpoint`` brings FastAPI and uvicorn, which bpkg does not need, so the peers get a
 virtual environment of their own, ``bench/.peers/venv`` (git-ignored), with the versions
 pinned below; ``oxigraph`` (the Oxigraph server from PyPI) is installed there too, so every
-peer is the same on every machine. ``bench/run_all.py`` and ``bench/bench_http.py`` call
+peer is the same on every machine, and so is what ``bench/bare_server.py`` runs on: granian,
+and the very pyoxigraph and waitress bpkg runs on here. ``bench/run_all.py`` and ``bench/bench_http.py`` call
 :func:`ensure` before they start; to set up (or update) the peers ahead of a run:
 
     python bench/peers.py
@@ -13,6 +14,7 @@ It needs only PyPI. Nothing outside the checkout is read or written.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import venv
@@ -21,7 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".peers"
 VENV = PEERS / "venv"
-PINS = ("rdflib-endpoint[cli]==0.6.3", "oxigraph==0.5.13")  # [cli]: its `serve` command
+PINS = ("rdflib-endpoint[cli]==0.6.3", "oxigraph==0.5.13",  # [cli]: its `serve` command
+        "granian==2.8.9", *(f"{name}=={importlib.metadata.version(name)}" for name in ("pyoxigraph", "waitress")))
 _STAMP = VENV / "bpkg-peers.txt"  # the pins the venv was made with: a change of pins reinstalls
 
 
