@@ -430,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         report["sizes"][size] = measure_size(size, args.seconds, args.clients, peers.python())
         report["sizes"][size]["summary"] = summary(report["sizes"][size])
         print(json.dumps(report["sizes"][size]["summary"], indent=2), flush=True)
+    sizes = ["bundled", *generate.SIZES]  # smallest first, however they were measured
+    report["sizes"] = dict(sorted(report["sizes"].items(), key=lambda item: sizes.index(item[0])))
     start = bench_startup.measure(args.cold_starts)  # each cold run with an empty conformance cache of its own
     report["cold_start_s"]["bundled"] = {"runs": start["warm_s"], "median": start["warm_median_s"],
                                          "first_runs": start["cold_s"], "first_median": start["cold_median_s"]}

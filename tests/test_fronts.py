@@ -189,6 +189,33 @@ def test_a_dead_front_s_place_in_the_long_lane_is_free_again():
     assert len(lane) == 0
 
 
+def test_the_supervisor_frees_the_places_of_a_front_as_it_reaps_it():
+    """Not left to the sweep of dead holders: once reaped, the front's process number may
+    go to a new process, which would then hold its places for as long as it lives."""
+    from bpkg.sparql.admission import Slots
+    from bpkg.web.fronts import supervise
+
+    table = Slots(4)
+
+    def front(index: int) -> None:  # takes two places and ends without giving them back
+        table.take()
+        table.take()
+        os._exit(0)
+
+    def reaped(pid: int) -> None:
+        os._exit(0 if table.free_places_of(pid) == 2 else 3)
+
+    supervisor = os.fork()
+    if supervisor == 0:
+        try:
+            supervise(front, 1, on_stop=lambda: None, on_reaped=reaped)
+        finally:
+            os._exit(4)  # reaped() was never called
+    _, status = os.waitpid(supervisor, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert list(table._places) == [0] * 8  # the table as the fronts read it: every place free, no PID left
+
+
 # -- the query slots and /validate runs are the server's, whichever front takes them ------------
 #
 # A slot is held without burning the machine: the query or validation is started, and the

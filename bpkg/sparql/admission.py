@@ -95,6 +95,21 @@ class Slots:
             self._unlock()
             self._cond.notify()
 
+    def free_places_of(self, pid: int) -> int:
+        """Free every place ``pid`` holds; how many it held. For the process that reaps
+        ``pid``: once reaped, its number may be given to a new process, which the sweep
+        of dead holders would then take for the holder."""
+        places, freed = self._places, 0
+        with self._cond:
+            self._lock()
+            for place in range(self.size):
+                if places[2 * place] == pid:
+                    places[2 * place] = places[2 * place + 1] = 0
+                    freed += 1
+            self._unlock()
+            self._cond.notify_all()
+        return freed
+
     def __len__(self) -> int:
         """Places held by living processes."""
         with self._cond:

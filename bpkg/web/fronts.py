@@ -26,7 +26,8 @@ The first process, the supervisor, answers nothing: it forwards SIGTERM and SIGI
 fronts (each then finishes its requests in flight, as one server does), replaces a front
 that dies otherwise, and exits when they have all stopped. A front dies with it, whatever
 kills it (``kill -9`` included), and a front's query workers die with the front; a slot a
-dead front held is free again.
+dead front held is free again (the supervisor frees it as it reaps the front, before the
+front's process number can be given to another process).
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ def slots(app) -> dict:
 _slots_lock = threading.Lock()
 
 
+def free_places_of(app, pid: int) -> int:
+    """Free the slots a front ``pid`` held when it ended (how many). A place whose holder
+    has died is free anyway, but only while that process number is unused: a process that
+    got it later would hold the place, here for as long as it lives."""
+    tables = slots(app)
+    return sum(table.free_places_of(pid) for table in
+               (tables["quick"], tables["waiting"], tables["long"].slots, tables["validation"]))
+
+
 def share_state(app) -> None:
     """Put in shared memory what the fronts must count together; before they fork."""
     from .hygiene import SharedAuthFailures
@@ -91,11 +101,12 @@ def share_state(app) -> None:
     app.extensions.pop("bpkg-serving", None)  # made again in each front, with its own workers and shares
 
 
-def supervise(start_front, processes: int, on_stop) -> int:
+def supervise(start_front, processes: int, on_stop, on_reaped=lambda pid: None) -> int:
     """Fork ``processes`` fronts (``start_front(index)`` runs the ``index``-th, from 0, and never returns) and
     watch them until a signal stops them all; 0 when every front stopped cleanly.
     ``on_stop()`` runs at the signal (it closes the supervisor's copy of the listening
-    socket, so the port closes once the fronts have closed theirs)."""
+    socket, so the port closes once the fronts have closed theirs); ``on_reaped(pid)`` as
+    soon as a front has ended and been reaped (:func:`free_places_of`)."""
     import gc
 
     gc.freeze()  # the loaded graph's objects stay shared with the fronts (see WorkerPool.start)
@@ -141,6 +152,7 @@ def supervise(start_front, processes: int, on_stop) -> int:
         if pid not in fronts:
             continue
         del fronts[pid]
+        on_reaped(pid)
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             failed |= code != 0

@@ -145,7 +145,7 @@ def cmd_serve(args) -> int:
 
         supervisor = os.getpid()
         return fronts.supervise(lambda index: _front(app, args, server, supervisor, index), processes,
-                                on_stop=server.close)
+                                on_stop=server.close, on_reaped=lambda pid: fronts.free_places_of(app, pid))
     return serve_until_signal(server, args.grace)
 
 
