@@ -254,6 +254,8 @@ def test_every_query_answer_carries_the_sites_headers(live_server, how):
     else:
         r = requests.get(url, params={"query": "ASK {"}, headers=accept, timeout=10)
     assert r.status_code == (400 if how == "error" else 200)
+    # An answer is data: nothing in it may run, load or be framed, whatever a browser makes of it.
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'none';")
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
     assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"]
     assert r.headers["Access-Control-Allow-Origin"] == "*" and "Accept" in r.headers["Vary"]

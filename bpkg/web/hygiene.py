@@ -8,7 +8,9 @@
   only from this site (an inline script must carry the request's ``csp_nonce``),
   ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff``, ``Referrer-Policy``.
   The pictures page also allows ``'unsafe-eval'``: Vega compiles its expressions with
-  ``Function``, and its CSP-safe interpreter ships only as an ES module.
+  ``Function``, and its CSP-safe interpreter ships only as an ES module. A query's answer
+  (:data:`ANSWER_HEADERS`) is data, never a page: its policy allows nothing at all, so a
+  result opened in a browser (an SVG or HTML literal in a CSV, say) runs and loads nothing.
 * **Invalid UTF-8** in the path, the query string or a form body is a 400, never text
   with replacement characters run as a query.
 * **Failed bearer tokens** are logged and, past ``AUTH_FAILURES`` from one address within
@@ -120,6 +122,14 @@ def invalid_utf8(req, form_limit: int | None) -> str | None:
             if not _utf8(urllib.parse.unquote_to_bytes(req.get_data(cache=True).replace(b"+", b" "))):
                 return "the form body"
     return None
+
+
+# The same headers for a query's answer (bpkg.web.query_path): nothing in it may run, load
+# or be framed, so it needs no nonce (and costs no random bytes per request).
+ANSWER_HEADERS = (("Content-Security-Policy", "default-src 'none'; base-uri 'none'; form-action 'none'; "
+                                              "frame-ancestors 'none'"),
+                  ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                  ("Referrer-Policy", "strict-origin-when-cross-origin"))
 
 
 def security_headers(path: str, nonce: str) -> dict[str, str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import binascii
 import io
 import re
-import secrets
 import urllib.parse
 
 from werkzeug.datastructures import MIMEAccept
@@ -33,7 +32,7 @@ from .sparql import (CORS_ANSWER, Reply, answer, error_reply, format_parameter, 
 _STATUS = {200: "200 OK", 304: "304 Not Modified", 400: "400 Bad Request", 406: "406 Not Acceptable",
            413: "413 Content Too Large", 415: "415 Unsupported Media Type", 429: "429 Too Many Requests",
            503: "503 Service Unavailable"}
-_ENDPOINT_HEADERS = [*CORS_ANSWER.items(), ("Vary", "Accept")]
+_ENDPOINT_HEADERS = [*CORS_ANSWER.items(), ("Vary", "Accept"), *hygiene.ANSWER_HEADERS]
 
 
 class QueryPath:
@@ -189,7 +188,6 @@ def _base_url(environ) -> str:
 def _respond(reply: Reply, environ, start_response):
     headers = list(reply.headers.items())
     headers += _ENDPOINT_HEADERS
-    headers += hygiene.security_headers("/sparql", secrets.token_urlsafe(16)).items()
     body = reply.body if reply.status != 304 else b""
     headers.append(("Content-Length", str(len(body))))
     start_response(_STATUS.get(reply.status) or f"{reply.status} Error", headers)
