@@ -6,7 +6,7 @@
     python bench/run_all.py --include-2m   # serving at 2M triples too (~10 min more)
     python bench/run_all.py --render-only   # rewrite the page from bench/out/*.json
 
-The peers (rdflib-endpoint, the Oxigraph server) are set up on first use in bench/.peers/
+The peers (rdflib-endpoint, the Oxigraph server, granian for bench/bare_server.py) are set up on first use in bench/.peers/
 (git-ignored) by bench/peers.py.
 
 Figures go to bench/out/ (git-ignored) as JSON; the page is made from them.
