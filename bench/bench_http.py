@@ -370,24 +370,16 @@ def summary(report: dict) -> dict:
     per client count, ASK p50, and the throughput of 8 clients over 1."""
     out = {}
     cases = [c for c in report["cases"] if c["query"] != ASK]
-    for ours in OURS:
-        for peer in ("oxigraph", "rdflib-endpoint"):
-            for n in report["clients"]:
-                ratios = [c["results"][ours][f"c{n}"]["p50_ms"] / c["results"][peer][f"c{n}"]["p50_ms"]
-                          for c in cases if peer in c["results"] and ours in c["results"]
-                          and c["results"][ours][f"c{n}"]["p50_ms"] and c["results"][peer][f"c{n}"]["p50_ms"]]
-                if ratios:
-                    out[f"p50 {ours}/{peer}, {n} client{'s' if n > 1 else ''}"] = \
-                        math.exp(statistics.mean(map(math.log, ratios)))
-    for bare in BARE:  # the design's floor, against Oxigraph; and what bpkg's own code adds to it
-        for peer, mine in (("oxigraph", bare), (bare, "ours")):
-            for n in report["clients"]:
-                ratios = [c["results"][mine][f"c{n}"]["p50_ms"] / c["results"][peer][f"c{n}"]["p50_ms"]
-                          for c in cases if peer in c["results"] and mine in c["results"]
-                          and c["results"][mine][f"c{n}"]["p50_ms"] and c["results"][peer][f"c{n}"]["p50_ms"]]
-                if ratios:
-                    out[f"p50 {mine}/{peer}, {n} client{'s' if n > 1 else ''}"] = \
-                        math.exp(statistics.mean(map(math.log, ratios)))
+    # (ours, a peer), then the design's floor against Oxigraph, and what bpkg's own code adds to it
+    pairs = [(ours, peer) for ours in OURS for peer in ("oxigraph", "rdflib-endpoint")]
+    pairs += [pair for bare in BARE for pair in ((bare, "oxigraph"), ("ours", bare))]
+    for mine, peer in pairs:
+        for n in report["clients"]:
+            ratios = [c["results"][mine][f"c{n}"]["p50_ms"] / c["results"][peer][f"c{n}"]["p50_ms"]
+                      for c in cases if peer in c["results"] and mine in c["results"]
+                      and c["results"][mine][f"c{n}"]["p50_ms"] and c["results"][peer][f"c{n}"]["p50_ms"]]
+            if ratios:
+                out[f"p50 {mine}/{peer}, {n} client{'s' if n > 1 else ''}"] = math.exp(statistics.mean(map(math.log, ratios)))
     ask = next((c for c in report["cases"] if c["query"] == ASK), None)
     if ask:
         out["ASK {} p50 ms, 1 client"] = ask["results"]["ours"]["c1"]["p50_ms"]
