@@ -21,15 +21,24 @@ short by a row cap or a deadline.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import mmap
+import multiprocessing
+import os
+import re
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from .locking import lock_byte
+
 DEFAULT_MAX_ENTRIES = 512
+_HEX = re.compile(r"[0-9a-f]+")
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -155,3 +164,179 @@ def _size(value: Any) -> int:
     if isinstance(value, (tuple, list)):
         return sum(map(_size, value)) or sys.getsizeof(value)
     return sys.getsizeof(value)
+
+
+class SharedResultCache:
+    """The result cache of a server of several front processes (``bpkg serve`` runs one per
+    core), in memory made before they fork: a result any front computed answers the same
+    request at every front. (With a cache each, a notebook that opens a new connection per
+    query, as SPARQLWrapper does, reached the front that had its result one time in two.)
+
+    Values are ``(body, content type, truncated)``, as :func:`bpkg.web.sparql.answer`
+    keeps them. Bodies go one after another into a ring of ``max_bytes`` bytes; an index
+    of ``max_entries`` places, looked up by a digest of the key in at most ``PROBES``
+    places, says where each starts (counted from the ring's first byte ever written, so
+    an entry whose bytes the ring has since written over is known to be gone without
+    being looked at) and when it was last used (the least recently used of a key's
+    places gives way). Index and ring are read and written under a ``lockf`` record lock,
+    which the kernel releases when its process dies; a writer moves the ring's head before
+    it writes and publishes the entry's place last, so a front killed in the middle of a
+    put leaves entries that are gone, never one that reads wrong.
+    """
+
+    PROBES = 4
+    _FIELDS = 5  # per place: the key's digest (two halves; 0 = free), start, length, last use
+    _HEAD, _CLOCK, _HITS, _MISSES, _EVICTIONS = range(5)
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_BYTES,
+                 max_item_bytes: int | None = None):
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("a cache needs room for at least one entry and one byte")
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.max_item_bytes = min(max_bytes, max_item_bytes if max_item_bytes is not None else max(1, max_bytes // 8))
+        shared = multiprocessing.get_context("fork")
+        self._index = shared.RawArray("q", self._FIELDS * max_entries)
+        self._counters = shared.RawArray("q", 5)
+        self._ring = mmap.mmap(-1, max_bytes)  # anonymous and shared: the fronts forked later write the same pages
+        self._lock_file = os.memfd_create("bpkg-result-cache", os.MFD_CLOEXEC)
+        self._threads = threading.Lock()  # record locks belong to a process: its threads take turns here
+
+    @contextmanager
+    def _locked(self):
+        self._lock()
+        try:
+            yield
+        finally:
+            self._unlock()
+
+    def _lock(self) -> None:
+        self._threads.acquire()
+        try:
+            lock_byte(self._lock_file)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def _unlock(self) -> None:
+        fcntl.lockf(self._lock_file, fcntl.LOCK_UN, 1, 0)
+        self._threads.release()
+
+    @staticmethod
+    def _digest(key: str) -> tuple[int, int]:
+        """Two positive 60-bit numbers naming ``key`` (0 marks a free place): read from the key
+        itself when it is already a hex digest (:func:`cache_key`), else hashed."""
+        if len(key) >= 30 and _HEX.fullmatch(key):
+            return int(key[:15], 16) | 1, int(key[15:30], 16)
+        d = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
+        return (int.from_bytes(d[:8], "big") >> 4) | 1, int.from_bytes(d[8:], "big") >> 4
+
+    def _intact(self, base: int) -> bool:
+        """The entry at ``base`` is there and the ring has not written over it since (call locked)."""
+        return bool(self._index[base]) and self._counters[self._HEAD] <= self._index[base + 2] + self.max_bytes
+
+    def _place_of(self, hi: int, lo: int) -> tuple[int | None, int]:
+        """(where the key's entry is, None if it is not there; where a new one goes), in one
+        pass over its places: a free one or one written over, else the least recently used."""
+        index, fields, entries = self._index, self._FIELDS, self.max_entries
+        oldest_start = self._counters[self._HEAD] - self.max_bytes  # an entry that starts before is written over
+        free = lru = None
+        lru_use = None
+        first = hi % entries
+        for place in range(first, first + min(self.PROBES, entries)):
+            base = (place % entries) * fields
+            held = index[base]
+            if held == hi and index[base + 1] == lo:
+                if index[base + 2] >= oldest_start:
+                    return base, base
+                index[base] = held = 0  # written over: gone
+            if not held or index[base + 2] < oldest_start:
+                if free is None:
+                    free = base
+            elif lru_use is None or index[base + 4] < lru_use:
+                lru, lru_use = base, index[base + 4]
+        return None, (free if free is not None else lru)
+
+    def get(self, key: str) -> tuple[bytes, str, str | None] | None:
+        hi, lo = self._digest(key)
+        counters = self._counters
+        self._lock()
+        try:
+            base, _ = self._place_of(hi, lo)
+            if base is None:
+                counters[self._MISSES] += 1
+                return None
+            counters[self._HITS] += 1
+            counters[self._CLOCK] += 1
+            self._index[base + 4] = counters[self._CLOCK]
+            start = self._index[base + 2] % self.max_bytes
+            blob = self._ring[start:start + self._index[base + 3]]
+        finally:
+            self._unlock()
+        content_type, truncated, body = blob.split(b"\n", 2)
+        return body, content_type.decode(), truncated.decode() or None
+
+    def put(self, key: str, value: tuple[bytes, str, str | None]) -> bool:
+        """Store ``value``; returns False when it is too large to be worth keeping."""
+        body, content_type, truncated = value
+        head = f"{content_type}\n{truncated or ''}\n".encode()
+        size = len(head) + len(body)
+        if size > self.max_item_bytes:
+            return False
+        hi, lo = self._digest(key)
+        index, counters = self._index, self._counters
+        self._lock()
+        try:
+            start = counters[self._HEAD]
+            if start % self.max_bytes + size > self.max_bytes:  # no room before the ring's end: on from its start
+                start += self.max_bytes - start % self.max_bytes
+            counters[self._HEAD] = start + size  # first: what this overwrites is gone even if the write never ends
+            at = start % self.max_bytes
+            self._ring[at:at + len(head)] = head
+            self._ring[at + len(head):at + size] = body
+            found, base = self._place_of(hi, lo)
+            if found is None and index[base] and index[base + 2] + self.max_bytes >= counters[self._HEAD]:
+                counters[self._EVICTIONS] += 1  # a live entry gives way
+            counters[self._CLOCK] += 1
+            index[base] = 0  # unpublished while it changes
+            index[base + 1], index[base + 2], index[base + 3], index[base + 4] = lo, start, size, counters[self._CLOCK]
+            index[base] = hi
+        finally:
+            self._unlock()
+        return True
+
+    def _entries(self) -> list[int]:
+        return [base for base in range(0, len(self._index), self._FIELDS) if self._intact(base)]
+
+    def clear(self) -> None:
+        with self._locked():
+            for base in range(0, len(self._index), self._FIELDS):
+                self._index[base] = 0
+
+    def __len__(self) -> int:
+        with self._locked():
+            return len(self._entries())
+
+    def __contains__(self, key: str) -> bool:
+        hi, lo = self._digest(key)
+        with self._locked():
+            return self._place_of(hi, lo)[0] is not None
+
+    @property
+    def size_bytes(self) -> int:
+        with self._locked():
+            return sum(self._index[base + 3] for base in self._entries())
+
+    @property
+    def hits(self) -> int:
+        return self._counters[self._HITS]
+
+    @property
+    def misses(self) -> int:
+        return self._counters[self._MISSES]
+
+    def stats(self) -> dict[str, int]:
+        with self._locked():
+            entries = self._entries()
+            return {"entries": len(entries), "bytes": sum(self._index[base + 3] for base in entries),
+                    "hits": self._counters[self._HITS], "misses": self._counters[self._MISSES],
+                    "evictions": self._counters[self._EVICTIONS]}

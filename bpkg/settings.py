@@ -64,8 +64,8 @@ SETTINGS = (
     Setting("PROCESSES", 0, "front processes answering HTTP (bpkg serve --processes N): small queries are answered "
                             "on N cores; 0 (the default): one per core, at most 4 (the service description shows "
                             "the number running). The query slots and /validate runs are the whole server's, "
-                            "taken by any front, as is the waiting room for a slot; the result cache and connections are shared out "
-                            "among them, so the totals here hold for the whole server"),
+                            "taken by any front, as are the waiting room for a slot and the result cache; the connections are "
+                            "shared out among them, so the totals here hold for the whole server"),
     Setting("PIN_CPUS", True, "each front process runs on one core, and a query it runs alone on that core too, so "
                               "that handing it over wakes no other core (bpkg.sparql.cores); false: the kernel "
                               "places every process"),

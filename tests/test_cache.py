@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import random
+import signal
 import threading
+import time
 
 import pytest
 from rdflib import Literal, URIRef
 
-from bpkg.cache import ResultCache, cache_key, etag, not_modified
+from bpkg.cache import ResultCache, SharedResultCache, cache_key, etag, not_modified
 
 JSON = "application/sparql-results+json"
 
@@ -93,3 +97,74 @@ def test_concurrent_puts_stay_within_bounds():
         t.join()
     assert len(cache) <= 50 and cache.size_bytes <= 1000
     assert cache.size_bytes == sum(len(cache.get(k)) for k in list(cache._entries))
+
+
+# -- the result cache of a server of several front processes --------------------------------------
+
+def _value(n: int, size: int = 10) -> tuple[bytes, str, str | None]:
+    return (f"{n}:".encode() + b"x" * size, "application/sparql-results+json", "rows" if n % 3 == 0 else None)
+
+
+def test_a_result_put_by_one_front_is_read_by_another():
+    """Made before the fronts fork, as ``bpkg serve`` makes it: what one process puts, every
+    process gets, with its content type and truncation."""
+    cache = SharedResultCache(max_entries=16, max_bytes=4096)
+    cache.put("from the parent", _value(1))
+    child = os.fork()
+    if child == 0:
+        ok = cache.get("from the parent") == _value(1) and cache.put("from the child", _value(3))
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.get("from the child") == _value(3)
+    assert cache.get("from nobody") is None
+    assert cache.stats() == {"entries": 2, "bytes": cache.size_bytes, "hits": 2, "misses": 1, "evictions": 0}
+
+
+def test_the_shared_cache_never_answers_wrong_as_its_ring_wraps():
+    """A small ring written round many times, against a plain dict of what was put last:
+    an entry may be gone, but what is found is exactly what was put under that key."""
+    rnd = random.Random(5)
+    cache = SharedResultCache(max_entries=32, max_bytes=2000, max_item_bytes=330)
+    model = {}
+    for n in range(5000):
+        key = f"k{rnd.randrange(60)}"
+        if rnd.random() < 0.5:
+            value = _value(n, rnd.randrange(0, 280))
+            assert cache.put(key, value)
+            model[key] = value
+        else:
+            found = cache.get(key)
+            assert found is None or found == model[key], key
+        assert len(cache) <= 32 and cache.size_bytes <= 2000
+    assert cache.get(key) is not None  # the last written is still there
+    assert not cache.put("big", _value(0, 300)) and "big" not in cache
+
+
+def test_the_shared_cache_keeps_the_recently_used():
+    cache = SharedResultCache(max_entries=4, max_bytes=10_000)
+    for n in range(4):
+        cache.put(f"k{n}", _value(n))
+    assert cache.get("k0") == _value(0)
+    for n in range(4, 8):  # four more: each gives way to the least recently used of its places
+        cache.put(f"k{n}", _value(n))
+        assert cache.get("k0") == _value(0)
+    assert len(cache) == 4 and cache.stats()["evictions"] == 4
+    cache.clear()
+    assert len(cache) == 0 and cache.get("k0") is None
+
+
+def test_a_front_killed_holding_the_shared_cache_does_not_stop_the_others():
+    cache = SharedResultCache(max_entries=16, max_bytes=4096)
+    cache.put("k", _value(1))
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        with cache._locked():  # killed in the middle of a get or put
+            os.write(ready_w, b"x")
+            time.sleep(60)
+        os._exit(1)
+    os.read(ready_r, 1)
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    assert cache.get("k") == _value(1) and cache.put("k2", _value(2)) and cache.get("k2") == _value(2)

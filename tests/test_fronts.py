@@ -81,6 +81,27 @@ def test_a_submission_accepted_through_one_front_is_served_by_the_other_at_once(
         assert '"boolean": false' in _ask(base, known)
 
 
+def test_a_result_computed_by_one_front_is_answered_by_the_other_from_the_cache(two_fronts):
+    """The result cache is the server's: a notebook that opens a connection per query (as
+    SPARQLWrapper does) gets the cached answer whichever front its connection reaches.
+    The second front has never seen the text, nor its form, before."""
+    base, proc = two_fronts
+    first, second = children(proc.pid)
+    for query, media_type in (("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o } # once", "application/sparql-results+json"),
+                              ("CONSTRUCT { ?s a ?c } WHERE { ?s a ?c } LIMIT 5 # once", "text/turtle")):
+        accept = {"Accept": media_type}
+        with only(first, proc.pid):
+            computed = requests.get(base + "/sparql", params={"query": query}, headers=accept, timeout=60)
+        with only(second, proc.pid):
+            again = requests.get(base + "/sparql", params={"query": query}, headers=accept, timeout=60)
+            revalidated = requests.get(base + "/sparql", params={"query": query}, timeout=60,
+                                       headers={**accept, "If-None-Match": computed.headers["ETag"]})
+        assert computed.status_code == again.status_code == 200, again.text
+        assert computed.headers["X-BPKG-Cache"] == "miss" and again.headers["X-BPKG-Cache"] == "hit"
+        assert again.content == computed.content and again.headers["Content-Type"] == computed.headers["Content-Type"]
+        assert again.headers["ETag"] == computed.headers["ETag"] and revalidated.status_code == 304
+
+
 def test_wrong_tokens_are_counted_across_fronts(two_fronts):
     base, proc = two_fronts
     wrong = {"Authorization": "Bearer not-a-token-of-this-server-0000"}

@@ -32,6 +32,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+from ..locking import lock_byte
 from .protocol import Limits, SparqlError
 
 FULL, TAG_FULL = -1, -2  # what Slots.take answers instead of a place
@@ -67,7 +68,7 @@ class Slots:
 
     def _lock(self) -> None:
         """The table to this process, across processes (call with ``_cond`` held; then ``_unlock``)."""
-        fcntl.lockf(Slots._file, fcntl.LOCK_EX, 1, self._byte)
+        lock_byte(Slots._file, self._byte)
 
     def _unlock(self) -> None:
         fcntl.lockf(Slots._file, fcntl.LOCK_UN, 1, self._byte)

@@ -12,15 +12,13 @@ message): the query slots of both lanes, the quick lane's waiting room and the /
 runs (:class:`bpkg.sparql.admission.Slots`: the totals hold for the whole server, and any
 front may take any free slot; with a share each, 32 clients' queries arriving unevenly
 found one front's half of the waiting room full and got 503 while the other's had room),
-the count of wrong tokens per address
+the result cache (:class:`bpkg.cache.SharedResultCache`: a result any front computed
+answers the same request at every front, which a client opening a connection per query
+reached one time in N with a cache each), the count of wrong tokens per address
 (:class:`bpkg.web.hygiene.SharedAuthFailures`), and the generation of the served dataset
 (a submission accepted through one front is served by every front from its next request).
-
-What each front has of its own is a share of the configured totals of :data:`SHARED_OUT`:
-the result cache (a repeated query is answered from the
-cache of the front that answered it before; on a new connection, which may land on
-another front, it may be evaluated once per front), and the open connections. The
-configured totals are what the service description shows.
+What each front has of its own is a share of the open connections (``--connections`` is
+the server's). The configured totals are what the service description shows.
 
 The first process, the supervisor, answers nothing: it forwards SIGTERM and SIGINT to the
 fronts (each then finishes its requests in flight, as one server does), replaces a front
@@ -40,7 +38,6 @@ import sys
 import threading
 import time
 
-SHARED_OUT = ("SPARQL_CACHE_ENTRIES", "SPARQL_CACHE_BYTES")
 RESPAWN_PAUSE_S = 1.0  # a front that keeps dying is replaced at most this often
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -54,12 +51,6 @@ def running(config) -> int:
 def share_of(total: int, processes: int) -> int:
     """One front's share of a server-wide total: never 0 unless the total is (0 turns a cache off)."""
     return 0 if total <= 0 else max(1, math.ceil(total / processes))
-
-
-def per_front(config) -> dict:
-    """The totals of :data:`SHARED_OUT` as one front's shares (the config itself is unchanged)."""
-    processes = running(config)
-    return {key: share_of(int(config[key]), processes) for key in SHARED_OUT} if processes > 1 else {}
 
 
 def slots(app) -> dict:
@@ -90,12 +81,27 @@ def free_places_of(app, pid: int) -> int:
                (tables["quick"], tables["waiting"], tables["long"].slots, tables["validation"]))
 
 
+def result_cache(app):
+    """The server's result cache (None when ``SPARQL_CACHE_ENTRIES`` or ``_BYTES`` is 0): made
+    on first use, which for several fronts is :func:`share_state`, before they fork, in
+    memory they all share (:class:`bpkg.cache.SharedResultCache`)."""
+    from ..cache import ResultCache, SharedResultCache
+
+    with _slots_lock:
+        if "bpkg-result-cache" not in app.extensions:
+            entries, size = int(app.config.get("SPARQL_CACHE_ENTRIES") or 0), int(app.config.get("SPARQL_CACHE_BYTES") or 0)
+            kind = SharedResultCache if running(app.config) > 1 else ResultCache
+            app.extensions["bpkg-result-cache"] = kind(entries, size) if entries > 0 and size > 0 else None
+        return app.extensions["bpkg-result-cache"]
+
+
 def share_state(app) -> None:
     """Put in shared memory what the fronts must count together; before they fork."""
     from .hygiene import SharedAuthFailures
 
     app.extensions["bpkg-auth-failures"] = SharedAuthFailures(int(app.config["AUTH_FAILURES"]))
     slots(app)
+    result_cache(app)
     generation = multiprocessing.get_context("fork").RawValue("q", app.extensions["bpkg"].generation)
     app.extensions["bpkg-generation"] = generation
     app.extensions.pop("bpkg-serving", None)  # made again in each front, with its own workers and shares

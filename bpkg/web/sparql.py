@@ -21,6 +21,7 @@ must not cost the engine the whole evaluation again. Errors are never cached.
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 from pathlib import Path
 from typing import NamedTuple
@@ -30,7 +31,7 @@ from flask import Blueprint, Response, current_app, render_template, request, se
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import __version__, formats
-from ..cache import ResultCache, cache_key, etag, not_modified
+from ..cache import SharedResultCache, cache_key, etag, not_modified
 from ..namespaces import PREFIXES, sparql_prologue
 from ..settings import published
 from ..sparql import (Admission, Limits, Request, SparqlError, Target, execute, known_decision, run, run_update,
@@ -66,13 +67,12 @@ class Serving:
     dataset served now (both change only when the dataset does)."""
 
     def __init__(self, app):
-        from .fronts import per_front, running, share_of, slots
+        from .fronts import result_cache, running, share_of, slots
 
         self.app = app
-        config = {**app.config, **per_front(app.config)}  # one front's share of the result cache
-        self.limits = Limits.from_config(config)
-        entries, size = int(config.get("SPARQL_CACHE_ENTRIES") or 0), int(config.get("SPARQL_CACHE_BYTES") or 0)
-        self.cache = ResultCache(entries, size) if entries > 0 and size > 0 else None
+        self.limits = Limits.from_config(app.config)
+        self.cache = result_cache(app)  # the server's, whichever front computed the result
+        self.shared = isinstance(self.cache, SharedResultCache)
         shared = slots(app)  # the server's, whichever front takes them
         self.admission = Admission(self.limits, shared["quick"], shared["long"], shared["waiting"])
         self.pooled = bool(app.config.get("SPARQL_POOL"))
@@ -152,6 +152,19 @@ def _negotiated(form: str, accept: str | None, format_param: str | None) -> form
     return fmt
 
 
+# The first keyword after the prologue: SELECT, ASK, CONSTRUCT or DESCRIBE.
+_FIRST_KEYWORD = re.compile(r"(?:\s+|#[^\n]*|(?:PREFIX\s*[^\s:<>]*:|BASE)\s*<[^<>]*>)*+(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", re.I)
+
+
+def _form_to_look_for(text: str) -> str | None:
+    """The form of a text this front has not run, read from its first keyword, to look its
+    result up in the cache the fronts share. Only a guess (the query process's gate reads
+    the form for real), and a safe one: a result is kept under its real form's media type,
+    so a wrong guess finds nothing and the query runs."""
+    match = _FIRST_KEYWORD.match(text)
+    return match.group(1).upper() if match else None
+
+
 def answer(state: Serving, req: Request, client: str, if_none_match: str | None = None,
            key_text: str | None = None, bindings: dict | None = None) -> Reply:
     """Answer a read-only query on the served dataset: result cache, query slot, pooled worker.
@@ -159,7 +172,8 @@ def answer(state: Serving, req: Request, client: str, if_none_match: str | None 
     ``key_text``/``bindings`` name the result in the cache (a named query's own text and
     its parameter values); by default the query text and the protocol's dataset
     parameters. The key needs the result format, which needs the query form: for a text
-    whose form the server has seen (:func:`bpkg.sparql.known_decision`) the cache and
+    whose form the server has seen (:func:`bpkg.sparql.known_decision` in this front,
+    :func:`_form_to_look_for` for another front's) the cache and
     ``If-None-Match`` are consulted before anything runs; a text never seen is run, and
     its result kept. Raises SparqlError. Free of Flask: the WSGI fast path calls it too.
     """
@@ -172,8 +186,9 @@ def answer(state: Serving, req: Request, client: str, if_none_match: str | None 
             key_text, bindings = req.query, {"default-graph-uri": " ".join(req.default_graphs),
                                              "named-graph-uri": " ".join(req.named_graphs), "base": req.base_iri or ""}
         known = known_decision(target, req)
-        if known is not None:
-            key = cache_key(key_text, bindings, _negotiated(known["form"], req.accept, req.format).media_type, version)
+        form = known["form"] if known is not None else _form_to_look_for(key_text) if state.shared else None
+        if form is not None:
+            key = cache_key(key_text, bindings, _negotiated(form, req.accept, req.format).media_type, version)
             tag = headers["ETag"] = etag(key)
             if not_modified(if_none_match, tag):
                 return Reply(304, headers, b"")
