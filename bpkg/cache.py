@@ -294,7 +294,7 @@ class SharedResultCache:
             self._ring[at:at + len(head)] = head
             self._ring[at + len(head):at + size] = body
             found, base = self._place_of(hi, lo)
-            if found is None and index[base] and index[base + 2] + self.max_bytes >= counters[self._HEAD]:
+            if found is None and self._intact(base):
                 counters[self._EVICTIONS] += 1  # a live entry gives way
             counters[self._CLOCK] += 1
             index[base] = 0  # unpublished while it changes

@@ -102,6 +102,17 @@ def test_a_result_computed_by_one_front_is_answered_by_the_other_from_the_cache(
         assert again.headers["ETag"] == computed.headers["ETag"] and revalidated.status_code == 304
 
 
+def test_a_text_no_front_has_run_gets_its_own_refusal_not_the_guessed_form_s(two_fronts):
+    """A front looks a text it has not run up in the shared cache under the form its first
+    keyword says; a client that cannot take that form must still hear why the text is
+    refused (400, SERVICE), as from a one-process server, not 406 for the guess."""
+    base, _ = two_fronts
+    refused = "CONSTRUCT { ?s ?p ?o } WHERE { SERVICE <http://example.org/sparql> { ?s ?p ?o } } # never run"
+    r = requests.get(base + "/sparql", params={"query": refused}, timeout=60,
+                     headers={"Accept": "application/sparql-results+json"})
+    assert r.status_code == 400 and "SERVICE is not allowed" in r.text, (r.status_code, r.text)
+
+
 def test_wrong_tokens_are_counted_across_fronts(two_fronts):
     base, proc = two_fronts
     wrong = {"Authorization": "Bearer not-a-token-of-this-server-0000"}

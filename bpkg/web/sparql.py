@@ -156,13 +156,19 @@ def _negotiated(form: str, accept: str | None, format_param: str | None) -> form
 _FIRST_KEYWORD = re.compile(r"(?:\s+|#[^\n]*|(?:PREFIX\s*[^\s:<>]*:|BASE)\s*<[^<>]*>)*+(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", re.I)
 
 
-def _form_to_look_for(text: str) -> str | None:
-    """The form of a text this front has not run, read from its first keyword, to look its
-    result up in the cache the fronts share. Only a guess (the query process's gate reads
-    the form for real), and a safe one: a result is kept under its real form's media type,
-    so a wrong guess finds nothing and the query runs."""
+def _media_type_to_look_for(text: str, req: Request) -> str | None:
+    """The media type a text this front has not run would be answered in, from the form its
+    first keyword says, to look its result up in the cache the fronts share. Only a guess
+    (the query process's gate reads the form for real), and a safe one: a result is kept
+    under its real form's media type, so a wrong guess finds nothing, and a form the client
+    cannot take refuses nothing here: the query runs, and says what is wrong with it."""
     match = _FIRST_KEYWORD.match(text)
-    return match.group(1).upper() if match else None
+    if match is None:
+        return None
+    try:
+        return _negotiated(match.group(1).upper(), req.accept, req.format).media_type
+    except SparqlError:
+        return None
 
 
 def answer(state: Serving, req: Request, client: str, if_none_match: str | None = None,
@@ -173,7 +179,7 @@ def answer(state: Serving, req: Request, client: str, if_none_match: str | None 
     its parameter values); by default the query text and the protocol's dataset
     parameters. The key needs the result format, which needs the query form: for a text
     whose form the server has seen (:func:`bpkg.sparql.known_decision` in this front,
-    :func:`_form_to_look_for` for another front's) the cache and
+    :func:`_media_type_to_look_for` for another front's) the cache and
     ``If-None-Match`` are consulted before anything runs; a text never seen is run, and
     its result kept. Raises SparqlError. Free of Flask: the WSGI fast path calls it too.
     """
@@ -186,9 +192,12 @@ def answer(state: Serving, req: Request, client: str, if_none_match: str | None 
             key_text, bindings = req.query, {"default-graph-uri": " ".join(req.default_graphs),
                                              "named-graph-uri": " ".join(req.named_graphs), "base": req.base_iri or ""}
         known = known_decision(target, req)
-        form = known["form"] if known is not None else _form_to_look_for(key_text) if state.shared else None
-        if form is not None:
-            key = cache_key(key_text, bindings, _negotiated(form, req.accept, req.format).media_type, version)
+        if known is not None:
+            media_type = _negotiated(known["form"], req.accept, req.format).media_type
+        else:
+            media_type = _media_type_to_look_for(key_text, req) if state.shared else None
+        if media_type is not None:
+            key = cache_key(key_text, bindings, media_type, version)
             tag = headers["ETag"] = etag(key)
             if not_modified(if_none_match, tag):
                 return Reply(304, headers, b"")
